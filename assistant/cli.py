@@ -1,0 +1,248 @@
+"""The `news-assistant` command line: ingest, search, stats, delete, and more."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from assistant.engine import Engine
+from assistant.retrieve import Filters, Passage
+from index.articles import parse_date
+from index.config import Settings
+from index.errors import NewsAssistantError
+from index.loaders import FIELDS, FORMATS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_PARTIAL = 3  # some input records were bad; the good ones went in
+
+
+def _errors_to_messages(command: F) -> F:
+    """Catch the product's errors at the edge and print them without a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NewsAssistantError as error:
+            raise click.ClickException(str(error)) from error
+        except ValueError as error:  # settings that fail validation
+            raise click.ClickException(str(error)) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("--storage", type=click.Path(path_type=Path), help="Storage folder.")
+@click.option("--collection", help="Chroma collection name.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, storage: Path | None, collection: str | None, verbose: int) -> None:
+    """Ask questions of a news archive and get answers you can check."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    changes: dict[str, Any] = {}
+    if storage:
+        changes["storage_dir"] = storage
+    if collection:
+        changes["collection"] = collection
+    try:
+        settings = Settings(**changes)
+    except ValueError as error:
+        raise click.ClickException(f"configuration: {error}") from error
+    ctx.obj = Engine(settings)
+
+
+def _parse_fields(values: tuple[str, ...]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for value in values:
+        name, sep, key = value.partition("=")
+        if not sep or name not in FIELDS or not key:
+            raise click.BadParameter(
+                f"{value!r}: use NAME=KEY with NAME one of {', '.join(FIELDS)}",
+                param_hint="--field",
+            )
+        fields[name] = key
+    return fields
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read every file as this format.")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="NAME=KEY",
+    help="Map a field, e.g. --field body=story_text (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@_errors_to_messages
+def ingest(
+    engine: Engine,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    fields: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Add articles from files or folders (jsonl, json, csv, txt, md, html).
+
+    Re-ingesting unchanged articles does nothing; changed ones replace their old chunks.
+    Exits 3 when some records were bad (each is listed with file, line and field)."""
+    from index.pipeline import ingest as run_ingest
+
+    report = run_ingest(
+        paths,
+        settings=engine.settings,
+        store=engine.store,
+        embedder=engine.embedder,
+        fmt=fmt,
+        fields=_parse_fields(fields),
+        progress=not quiet,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for issue in report.issues:
+            click.echo(f"skipped {issue}", err=True)
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(report.summary())
+    if report.issues:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _filters(date_from: str | None, date_to: str | None, outlets: tuple[str, ...]) -> Filters:
+    try:
+        return Filters(
+            date_from=parse_date(date_from) or None,
+            date_to=parse_date(date_to) or None,
+            outlets=tuple(outlets),
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def _print_passages(passages: list[Passage]) -> None:
+    if not passages:
+        click.echo("No passages found.")
+    for rank, p in enumerate(passages, start=1):
+        head = " | ".join(x for x in (p.source, p.published) if x)
+        click.secho(f"[{rank}] {p.title}", bold=True)
+        click.echo(f"    {head}  score {p.score:.4f}")
+        if p.url:
+            click.echo(f"    {p.url}")
+        text = " ".join(p.text.split())
+        click.echo(f"    {text[:400]}{'…' if len(text) > 400 else ''}\n")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(1, 100), help="How many passages.")
+@click.option("--from", "date_from", help="Only articles on or after this date.")
+@click.option("--to", "date_to", help="Only articles on or before this date.")
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_errors_to_messages
+def search(
+    engine: Engine,
+    question: str,
+    k: int | None,
+    date_from: str | None,
+    date_to: str | None,
+    outlets: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Find the passages that best match QUESTION (dense + keyword, fused)."""
+    passages = engine.search(question, k=k, filters=_filters(date_from, date_to, outlets))
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in passages], indent=2, ensure_ascii=False))
+    else:
+        _print_passages(passages)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_errors_to_messages
+def stats(engine: Engine, as_json: bool) -> None:
+    """What the index holds."""
+    store = engine.store
+    store.sync_keyword_index(force=True)
+    records = store.keyword.records
+    articles = {r.metadata["article_id"] for r in records}
+    dates = sorted(str(r.metadata["published"]) for r in records if r.metadata.get("published"))
+    info = {
+        "storage": str(engine.settings.storage_dir),
+        "chroma": (
+            f"{engine.settings.chroma_host}:{engine.settings.chroma_port}"
+            if engine.settings.chroma_host
+            else str(engine.settings.chroma_dir)
+        ),
+        "collection": engine.settings.collection,
+        "articles": len(articles),
+        "chunks": store.count(),
+        "keyword_index_chunks": len(store.keyword),
+        "first_date": dates[0] if dates else None,
+        "last_date": dates[-1] if dates else None,
+        "outlets": dict(store.outlets()[:20]),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    for key, value in info.items():
+        if key == "outlets":
+            click.echo("outlets:")
+            for name, count in dict(value).items():  # type: ignore[call-overload]
+                click.echo(f"  {count:6d}  {name}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@click.pass_obj
+@_errors_to_messages
+def delete(engine: Engine, article_ids: tuple[str, ...]) -> None:
+    """Delete articles by id (as shown by `search --json`)."""
+    from index.pipeline import delete_articles
+
+    removed = delete_articles(list(article_ids), store=engine.store)
+    if not removed:
+        raise click.ClickException(f"no article with id {', '.join(article_ids)}")
+    click.echo(f"deleted {removed} chunks of {len(article_ids)} article(s)")
+
+
+@cli.command()
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@_errors_to_messages
+def demo(engine: Engine, quiet: bool) -> None:
+    """Build the index of the bundled demo corpus (if the store is empty)."""
+    from index.demo import ensure_demo_index
+
+    report = ensure_demo_index(
+        settings=engine.settings, store=engine.store, embedder=engine.embedder, progress=not quiet
+    )
+    click.echo(report.summary() if report else f"index already holds {engine.store.count()} chunks")
+
+
+def main() -> None:
+    cli(prog_name="news-assistant")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Settings shared by the build side and the query side, read from env vars and a TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "NEWS_ASSISTANT_"
+DEFAULT_CONFIG_FILE = "news-assistant.toml"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    """Every knob of the product; env vars NEWS_ASSISTANT_* override the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
+    )
+
+    storage_dir: Path = Field(Path("storage"), description="Where Chroma and derived indexes live.")
+    collection: str = Field("news", description="Chroma collection holding the chunks.")
+    chroma_host: str | None = Field(None, description="Use a `chroma run` server at this host.")
+    chroma_port: int = Field(8000, ge=1, le=65535)
+
+    model_path: str | None = Field(
+        None, description="Sentence-transformers model folder; default: the bundled MiniLM."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    torch_threads: int = Field(0, ge=0, description="0: leave torch's default.")
+
+    chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")
+    chunk_overlap: int = Field(40, ge=0, le=128, description="Wordpieces carried into the next.")
+
+    top_k: int = Field(8, ge=1, le=50)
+    candidates: int = Field(60, ge=10, le=500, description="Per-retriever pool before fusion.")
+    rrf_k: int = Field(60, ge=1)
+    keyword_sync_seconds: float = Field(
+        5.0, ge=0, description="How often a reader checks Chroma for writes by other processes."
+    )
+
+    llm_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://host/v1.")
+    llm_model: str = "default"
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(120.0, gt=0)
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not (3 <= len(value) <= 63) or not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("collection: 3-63 letters, digits, '-' or '_'")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (settings are frozen)."""
+        return self.model_copy(update=changes)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.storage_dir / "chroma"
+
+    @property
+    def keyword_dir(self) -> Path:
+        return self.storage_dir / "keyword"
+
+
+def quiet_offline_environment() -> None:
+    """Keep libraries from reaching model hubs or analytics hosts; the product is offline."""
+    for name, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }.items():
+        os.environ.setdefault(name, value)

@@ -1,0 +1,219 @@
+"""Ingest: load -> dedupe -> chunk -> embed -> write to Chroma -> keyword index in step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from index.articles import Article
+from index.chunking import Chunk, chunk_text
+from index.config import Settings
+from index.embedding import Embedder, VectorCache
+from index.errors import LoadIssue
+from index.loaders import load_paths
+from index.store import ChunkStore
+
+_BATCH_CHUNKS = 256
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did, article by article."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    chunks_written: int = 0
+    issues: list[LoadIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        return len(self.issues)
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.duplicates} duplicates skipped, {self.skipped} bad records skipped; "
+            f"{self.chunks_written} chunks written in {self.seconds:.1f}s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "chunks_written": self.chunks_written,
+            "seconds": round(self.seconds, 3),
+            "issues": [str(issue) for issue in self.issues],
+            "notes": self.notes,
+        }
+
+
+def chunk_article(article: Article, *, embedder: Embedder, settings: Settings) -> list[Chunk]:
+    limit = min(settings.chunk_tokens, embedder.max_tokens)
+    return chunk_text(
+        article.body,
+        count_tokens=embedder.count_tokens,
+        max_tokens=limit,
+        overlap_tokens=min(settings.chunk_overlap, limit // 2),
+    )
+
+
+def embedding_text(article: Article, chunk: Chunk) -> str:
+    """What the model reads for a chunk: the headline gives the passage its context."""
+    return f"{article.title}\n{chunk.text}"
+
+
+def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+    return {
+        "article_id": article.id,
+        "article_hash": article.content_hash,
+        "body_hash": article.body_hash,
+        "chunk": chunk.index,
+        "n_chunks": n_chunks,
+        "start": chunk.start,
+        "end": chunk.end,
+        "tokens": chunk.tokens,
+        "title": article.title,
+        "source": article.source,
+        "published": article.published,
+        "date_int": article.date_int,
+        "url": article.url,
+        "author": article.author,
+        "category": article.category,
+    }
+
+
+def chunk_id(article: Article, chunk: Chunk) -> str:
+    return f"{article.id}-{chunk.index:04d}"
+
+
+def dedupe(records: Iterable[Article | LoadIssue], report: IngestReport) -> list[Article]:
+    """Articles of one run, last version of each id kept, exact copies of a body dropped."""
+    by_id: dict[str, Article] = {}
+    body_owner: dict[str, str] = {}
+    for record in records:
+        if isinstance(record, LoadIssue):
+            report.issues.append(record)
+            continue
+        previous = by_id.get(record.id)
+        if previous is not None:
+            if previous.content_hash == record.content_hash:
+                report.duplicates += 1
+                continue
+            report.notes.append(
+                f"{record.origin}: id {record.id} also at {previous.origin} with other text; "
+                "kept this later version"
+            )
+            body_owner.pop(previous.body_hash, None)
+        elif body_owner.get(record.body_hash, record.id) != record.id:
+            report.duplicates += 1
+            continue
+        by_id[record.id] = record
+        body_owner[record.body_hash] = record.id
+    return list(by_id.values())
+
+
+def ingest(
+    paths: Iterable[Path],
+    *,
+    settings: Settings,
+    store: ChunkStore,
+    embedder: Embedder,
+    fmt: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    vector_cache: VectorCache | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest every article under `paths`; re-running on the same input does no work."""
+    started = time.perf_counter()
+    report = IngestReport()
+    articles = dedupe(load_paths(paths, fmt=fmt, fields=fields), report)
+    cache = vector_cache or VectorCache()
+    bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
+    pending: list[tuple[Article, list[Chunk]]] = []
+    replace: list[str] = []
+
+    def flush() -> None:
+        report.chunks_written += _write(
+            pending, replace, store=store, embedder=embedder, cache=cache
+        )
+        bar.update(len(pending))
+        bar.set_postfix(chunks=report.chunks_written)
+        pending.clear()
+        replace.clear()
+
+    for start in range(0, len(articles), 200):
+        batch = articles[start : start + 200]
+        states = store.article_states([a.id for a in batch])
+        new = [a for a in batch if a.id not in states]
+        owners = store.articles_with_body([a.body_hash for a in new])
+        for article in batch:
+            state = states.get(article.id)
+            if state is not None and state.complete and state.article_hash == article.content_hash:
+                report.unchanged += 1
+                bar.update(1)
+                continue
+            if state is None and owners.get(article.body_hash, article.id) != article.id:
+                report.duplicates += 1
+                report.notes.append(
+                    f"{article.origin}: same text as stored article {owners[article.body_hash]}"
+                )
+                bar.update(1)
+                continue
+            if state is None:
+                report.added += 1
+            else:
+                report.updated += 1
+                replace.append(article.id)
+            pending.append((article, chunk_article(article, embedder=embedder, settings=settings)))
+            if sum(len(chunks) for _, chunks in pending) >= _BATCH_CHUNKS:
+                flush()
+    if pending or replace:
+        flush()
+    bar.close()
+    store.sync_keyword_index(force=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(
+    pending: list[tuple[Article, list[Chunk]]],
+    replace: list[str],
+    *,
+    store: ChunkStore,
+    embedder: Embedder,
+    cache: VectorCache,
+) -> int:
+    ids: list[str] = []
+    texts: list[str] = []
+    documents: list[str] = []
+    metadatas: list[dict[str, Any]] = []
+    for article, chunks in pending:
+        for chunk in chunks:
+            ids.append(chunk_id(article, chunk))
+            texts.append(embedding_text(article, chunk))
+            documents.append(chunk.text)
+            metadatas.append(chunk_metadata(article, chunk, len(chunks)))
+    vectors = cache.embed_with_cache(embedder, texts)
+    store.write(
+        ids=ids, vectors=vectors, documents=documents, metadatas=metadatas, replace_articles=replace
+    )
+    return len(ids)
+
+
+def delete_articles(article_ids: list[str], *, store: ChunkStore) -> int:
+    """Delete articles by id; the keyword index follows."""
+    removed = store.delete_articles(article_ids)
+    store.sync_keyword_index(force=True)
+    return removed
