@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout: float = Field(120.0, gt=0)
 
+    demo_on_empty: bool = Field(True, description="The web app builds the demo index if empty.")
+    concurrency: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Other sites allowed to call the API; empty: none."
+    )
+    api_token: str | None = Field(None, description="Bearer token required on /api and /v1.")
+    ui_auth: str | None = Field(None, description="'user:password' login for the web UI.")
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:
