@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from assistant.retrieve import Passage
@@ -42,7 +43,9 @@ class Citation:
 
 @dataclass
 class Answer:
-    """An answer whose every [n] is in `citations`; `refused` when the corpus does not answer."""
+    """An answer whose every [n] is in `citations`; `refused` when the corpus does not answer.
+
+    When refused, `text` is REFUSAL and `passages` are the closest articles found."""
 
     question: str
     text: str
@@ -52,6 +55,8 @@ class Answer:
     standalone_question: str = ""
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    evidence_score: float = 0.0  # how well the best sentence found matches the question
+    notes: list[str] = field(default_factory=list)  # what the citation check changed, fallbacks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,7 +68,16 @@ class Answer:
             "citations": [c.as_dict() for c in self.citations],
             "passages": [p.as_dict() for p in self.passages],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "evidence_score": round(self.evidence_score, 4),
+            "notes": self.notes,
         }
+
+    def closest_articles(self, limit: int = 5) -> list[Passage]:
+        """The passages, one per article, best first (what a refusal points the reader to)."""
+        seen: dict[str, Passage] = {}
+        for passage in self.passages:
+            seen.setdefault(passage.article_id or passage.chunk_id, passage)
+        return list(seen.values())[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +87,12 @@ class StreamEvent:
     kind: Literal["delta", "answer"]
     text: str = ""
     answer: Answer | None = None
+
+
+def format_date(iso: str) -> str:
+    """ "2022-01-28" -> "28 Jan 2022"; anything else as it is."""
+    try:
+        day = date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    return f"{day.day} {day:%b} {day.year}"

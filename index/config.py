@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     llm_model: str = "default"
     llm_api_key: str | None = None
     llm_timeout: float = Field(120.0, gt=0)
+    llm_max_tokens: int = Field(512, ge=16, le=8192, description="Longest generated answer.")
+    # Below this evidence score (0.7 x cosine of question and best sentence + 0.3 x keyword
+    # overlap) the assistant refuses. Provisional; calibrated by bench/refusal.py.
+    refusal_threshold: float = Field(0.35, ge=0, le=1)
 
     demo_on_empty: bool = Field(True, description="The web app builds the demo index if empty.")
     concurrency: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")

@@ -1,0 +1,342 @@
+"""Extractive answers: the retrieved sentences that answer the question, attributed and cited."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answer import format_date
+from assistant.citations import Evidence, Unit, quote_marks
+from assistant.query import find_speakers
+from assistant.retrieve import Passage
+from index.keyword import keyword_tokens
+
+_TITLES = frozenset(
+    """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
+    governor ambassador general admiral spokesman spokeswoman spokesperson deputy chief
+    national security adviser advisor state defense the of us u.s. russian american""".split()
+)
+
+
+def asked_speaker(question: str) -> str:
+    """The person a question asks about ("What did Lavrov say about X?" -> "Lavrov"), or ""."""
+    speakers = find_speakers(question)
+    return speakers[0].value if speakers else ""
+
+
+def name_tokens(who: str) -> set[str]:
+    """The words of a name that tell one person from another: no titles, lower-cased."""
+    words = {w.strip(".,'’").lower() for w in re.split(r"[\s-]+", who) if w}
+    words = {w.removesuffix("'s").removesuffix("’s") for w in words if w}
+    significant = {w for w in words if w and w not in _TITLES}
+    return significant or {w for w in words if w and w != "the"}
+
+
+def same_speaker(asked: str, speaker: str) -> bool:
+    return bool(asked and speaker and name_tokens(asked) & name_tokens(speaker))
+
+
+def question_topic(question: str, speaker: str) -> str:
+    """What a "what did X say about T?" question is about (T), or the question itself."""
+    if not speaker:
+        return question
+    match = re.search(r"\b(?:about|on|regarding|concerning|of)\s+(?P<topic>.+?)\s*\??$", question)
+    return match.group("topic") if match else question
+
+
+# Attribution of quotes inside an article.
+_VERBS = (
+    r"said|says|added|adds|elaborated|specified|emphasi[sz]ed|stressed|noted|pointed out|"
+    r"highlighted|explained|continued|insisted|warned|wrote|writes|stated|argued|remarked|"
+    r"recalled|underlined|underscored|concluded|asserted|declared|announced|observed|"
+    r"commented|replied|answered|responded|claimed|suggested|acknowledged|admitted|urged|"
+    r"vowed|maintained|told(?:\s+\w+){0,3}"
+)
+_TAIL_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})\b[^“”\"]*$")
+_TAIL_VERB_WHO = re.compile(rf"^(?:{_VERBS})\s+(?P<who>[^“”\",]{{2,80}}?)(?:,[^“”\"]*)?\.?$")
+_LEAD_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})(?:\s+that)?\s*[,:]?\s*$")
+_TRANSCRIPT_LABEL = re.compile(
+    r"(?m)^[ \t]*(?P<label>(?:MR|MS|MRS|DR)\.[ \t]+[A-Z][A-Z'’-]+|THE (?:VICE )?PRESIDENT|"
+    r"(?:SECRETARY|AMBASSADOR|GENERAL|ADMIRAL|SENATOR|GOVERNOR|ADMINISTRATOR|DIRECTOR|"
+    r"DEPUTY SECRETARY|PRIME MINISTER|CHANCELLOR)[ \t]+[A-Z][A-Z'’-]+|"
+    r"SENIOR ADMINISTRATION OFFICIAL(?:[ \t]+\#?\d)?|Q)(?::|[ \t]{2,})"
+)
+_DESCRIPTION_WORDS = frozenset(
+    """he she they it diplomat minister secretary spokesman spokeswoman spokesperson official
+    officials president leader chief head ambassador envoy source sources adviser advisor
+    statement ministry department representative lawmaker senator governor""".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who a unit quotes, and where the quoted words are (offsets in the passage text)."""
+
+    speaker: str
+    quote_start: int
+    quote_end: int
+
+
+def attribute(
+    unit: Unit, passage: Passage, *, asked: str = "", previous: str = ""
+) -> Attribution | None:
+    """The speaker of a unit that is a quotation (or a line of a transcript), if it is one."""
+    text = passage.text
+    label = _transcript_label(text, unit.start)
+    if label is not None:
+        if label == "Q":
+            return None
+        start = unit.start
+        own = _TRANSCRIPT_LABEL.match(text, unit.start)
+        if own:
+            start = own.end()
+        start, end = _trim(text, start, unit.end)
+        return Attribution(_label_name(label), start, end) if end > start else None
+    quote = _outer_quote(text, unit.start, unit.end)
+    if quote is None:
+        return None
+    q_start, q_end, before, after = quote
+    who = ""
+    if not before.strip():
+        tail = after.strip().lstrip(",").strip()
+        match = _TAIL_WHO_VERB.match(tail) or _TAIL_VERB_WHO.match(tail)
+        if match:
+            who = match.group("who")
+    elif not after.strip(" .\n"):
+        match = _LEAD_WHO_VERB.match(before.strip())
+        if match:
+            who = match.group("who")
+    if not who:
+        return None
+    speaker = _resolve(who, passage, asked=asked, previous=previous)
+    q_end = q_end - 1 if text[q_end - 1] == "," else q_end
+    return Attribution(speaker, q_start, q_end) if speaker else None
+
+
+def _transcript_label(text: str, position: int) -> str | None:
+    """The transcript speaker label in force at `position` (the last one at or before it)."""
+    label = None
+    for match in _TRANSCRIPT_LABEL.finditer(text, 0, min(len(text), position + 60)):
+        if match.start() > position + 1:
+            break
+        label = match.group("label")
+    return label
+
+
+def _label_name(label: str) -> str:
+    words = label.replace(".", "").split()
+    if words[0] in ("MR", "MS", "MRS", "DR"):
+        words = words[1:]
+    return " ".join(w.capitalize() for w in words)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _outer_quote(text: str, start: int, end: int) -> tuple[int, int, str, str] | None:
+    """The quotation making up most of text[start:end]: its inner span, and the text
+    before and after it."""
+    depth, first = 0, -1
+    for i, opening in quote_marks(text, start, end):
+        if opening:
+            first = i if depth == 0 and first < 0 else first
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0 and first >= 0:
+                if (i - first) < 0.6 * (end - start) - 80:
+                    return None  # a few quoted words inside reported speech
+                return first + 1, i, text[start:first], text[i + 1 : end]
+    return None
+
+
+def _resolve(who: str, passage: Passage, *, asked: str, previous: str) -> str:
+    """A name for the speaker: as written when it is a name; else the person last named."""
+    who = " ".join(who.split()).strip(" ,")
+    words = who.split()
+    description = (
+        not words
+        or words[0].lower() in ("the", "a", "an", "he", "she", "they", "his", "her", "its")
+        or words[-1].lower().strip(".,") in _DESCRIPTION_WORDS
+        or not words[-1][0].isupper()
+    )
+    if not description:
+        return _strip_titles(who)
+    if previous:
+        return previous
+    if asked and name_tokens(asked) & set(keyword_tokens_raw(passage.text + " " + passage.title)):
+        return _strip_titles(asked)
+    return who[0].upper() + who[1:]
+
+
+def keyword_tokens_raw(text: str) -> list[str]:
+    return [w.lower().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’]+", text)]
+
+
+def _strip_titles(who: str) -> str:
+    """ "Russian Foreign Minister Sergey Lavrov" -> "Sergey Lavrov"; "Lavrov" stays."""
+    words = who.split()
+    names: list[str] = []
+    for word in reversed(words):
+        if word.lower().strip(".,") in _TITLES or not word[0].isupper():
+            break
+        names.insert(0, word)
+    return " ".join(names) if names else who
+
+
+@dataclass
+class Candidate:
+    """A unit of the evidence with how well it answers the question."""
+
+    row: int  # index into evidence.units
+    unit: Unit
+    passage: Passage
+    relevance: float  # question match alone: what refusal is decided on
+    score: float  # relevance with the bonuses used for choosing and ordering
+    attribution: Attribution | None
+    by_asked: bool
+
+
+def rank_candidates(
+    question: str, evidence: Evidence, question_vectors: np.ndarray, *, speaker: str = ""
+) -> list[Candidate]:
+    """Every unit of the evidence, best answer first."""
+    if not evidence.units:
+        return []
+    matrix = evidence.matrix
+    semantic = (matrix @ question_vectors.T).max(axis=1)
+    asked_words = name_tokens(speaker) if speaker else set()
+    wanted = set(keyword_tokens(question)) - asked_words
+    candidates: list[Candidate] = []
+    previous_speaker: dict[int, str] = {}
+    for row, unit in enumerate(evidence.units):
+        passage = evidence.passages[unit.passage]
+        attribution = attribute(
+            unit, passage, asked=speaker, previous=previous_speaker.get(unit.passage, "")
+        )
+        if attribution is not None:
+            previous_speaker[unit.passage] = attribution.speaker
+        words = set(keyword_tokens(unit.text))
+        overlap = len(wanted & words) / len(wanted) if wanted else 0.0
+        relevance = 0.7 * float(semantic[row]) + 0.3 * overlap
+        by_asked = attribution is not None and same_speaker(speaker, attribution.speaker)
+        score = relevance + (0.08 if by_asked else 0.0) + 0.03 / (1 + unit.passage)
+        n_words = len(unit.text.split())
+        if n_words < 5:
+            score -= 0.15
+        if n_words > 120:
+            score -= 0.05
+        if unit.text.rstrip(' "”’').endswith("?"):
+            score -= 0.1
+        candidates.append(Candidate(row, unit, passage, relevance, score, attribution, by_asked))
+    return sorted(candidates, key=lambda c: -c.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence of an extractive answer and the span it cites (offsets in the passage)."""
+
+    text: str  # without its marker
+    passage: Passage
+    start: int
+    end: int
+
+
+def choose_sentences(
+    candidates: Sequence[Candidate],
+    evidence: Evidence,
+    *,
+    max_sentences: int = 3,
+    max_words: int = 160,
+    margin: float = 0.12,
+) -> list[Candidate]:
+    """A few of the best candidates: no repeats or near-repeats, within a word budget."""
+    if not candidates:
+        return []
+    best = candidates[0].score
+    chosen: list[Candidate] = []
+    words = 0
+    matrix = evidence.matrix
+    for candidate in candidates:
+        if len(chosen) >= max_sentences or candidate.score < best - margin:
+            break
+        n_words = len(candidate.unit.text.split())
+        if chosen and words + n_words > max_words:
+            continue
+        if any(_repeats(candidate, other, matrix) for other in chosen):
+            continue
+        chosen.append(candidate)
+        words += n_words
+    return chosen
+
+
+def _repeats(a: Candidate, b: Candidate, matrix: np.ndarray) -> bool:
+    """The same article text (overlapping chunks) or nearly the same sentence."""
+    if a.passage.article_id == b.passage.article_id:
+        a_start, a_end = a.passage.start + a.unit.start, a.passage.start + a.unit.end
+        b_start, b_end = b.passage.start + b.unit.start, b.passage.start + b.unit.end
+        if a_start < b_end and b_start < a_end:
+            return True
+    return float(matrix[a.row] @ matrix[b.row]) > 0.9
+
+
+def order_sentences(chosen: Sequence[Candidate]) -> list[Candidate]:
+    """Quotes of the person asked about first (best first), then the rest by date and place."""
+    quotes = [c for c in chosen if c.by_asked]
+    rest = [c for c in chosen if not c.by_asked]
+    rest.sort(
+        key=lambda c: (c.passage.published, c.passage.article_id, c.passage.start + c.unit.start)
+    )
+    return quotes + rest
+
+
+def render(candidate: Candidate) -> Sentence:
+    """The sentence as the answer shows it: quotations attributed, white space tidied."""
+    passage, unit, attribution = candidate.passage, candidate.unit, candidate.attribution
+    if attribution is None:
+        text = _tidy(unit.text)
+        return Sentence(text, passage, unit.start, unit.end)
+    quoted = _tidy(passage.text[attribution.quote_start : attribution.quote_end])
+    if quoted and quoted[-1] not in ".!?…":
+        quoted = quoted.rstrip(",;:") + "."
+    where = ", ".join(x for x in (passage.source, format_date(passage.published)) if x)
+    said = f"{attribution.speaker} said ({where})" if where else f"{attribution.speaker} said"
+    return Sentence(f"{said}: “{quoted}”", passage, attribution.quote_start, attribution.quote_end)
+
+
+def _tidy(text: str) -> str:
+    text = " ".join(text.split())
+    return text if not text or text[-1] in '.!?…"”’)' else text + "."
+
+
+@dataclass
+class Draft:
+    """An extractive answer before numbering: its sentences and the evidence score."""
+
+    sentences: list[Sentence]
+    evidence_score: float
+    candidates: list[Candidate]
+
+
+def question_vectors_for(question: str, speaker: str) -> list[str]:
+    """The texts a question is compared with: itself, and its topic when it names a speaker."""
+    topic = question_topic(question, speaker)
+    return [question] if topic == question else [question, topic]
+
+
+def compose(
+    question: str, evidence: Evidence, question_vectors: np.ndarray, *, speaker: str = ""
+) -> Draft:
+    """Choose, order and render the sentences that answer `question`."""
+    candidates = rank_candidates(question, evidence, question_vectors, speaker=speaker)
+    score = max((c.relevance for c in candidates), default=0.0)
+    chosen = order_sentences(choose_sentences(candidates, evidence))
+    return Draft([render(c) for c in chosen], score, candidates)
