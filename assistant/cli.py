@@ -240,6 +240,23 @@ def demo(engine: Engine, quiet: bool) -> None:
     click.echo(report.summary() if report else f"index already holds {engine.store.count()} chunks")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option("--no-demo", is_flag=True, help="Do not build the demo index into an empty store.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@_errors_to_messages
+def serve(engine: Engine, host: str, port: int, no_demo: bool, quiet: bool) -> None:
+    """Serve the web app: chat UI at /, JSON API at /api, OpenAI-compatible API at /v1.
+
+    On first start an empty store gets the demo corpus (unless --no-demo or demo_on_empty=false)."""
+    from assistant.web import serve as run_server
+
+    settings = engine.settings.with_changes(demo_on_empty=False) if no_demo else engine.settings
+    run_server(settings, host=host, port=port, progress=not quiet)
+
+
 def main() -> None:
     cli(prog_name="news-assistant")
 

@@ -112,3 +112,97 @@ def small_engine(
     engine.__dict__["embedder"] = embedder
     ingest([small_corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
     return engine
+
+
+# The web app: an index with the TASS article and a hostile one, and live servers over it.
+
+XSS_QUESTION = "What did the Zanzibar pineapple festival banner say?"
+XSS_ARTICLE = {
+    "id": "xss-test-article",
+    "title": "Zanzibar pineapple festival <img src=x onerror=\"window.__xss='title'\">",
+    "source": "<b>Festival</b> Post",
+    "date": "2022-02-10",
+    "url": "javascript:window.__xss='url'",
+    "body": (
+        "The Zanzibar pineapple festival banner said <script>window.__xss='script'</script> "
+        "in large letters.\n\n"
+        "Organisers of the Zanzibar pineapple festival also printed "
+        "<img src=x onerror=\"window.__xss='img'\"> and ${window.__xss='template'} on the "
+        "festival programme, which surprised the visitors."
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def web_engine(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Any) -> Any:
+    """An engine over the small corpus plus an article full of HTML/JS payloads."""
+    from assistant.engine import Engine
+    from index.pipeline import ingest
+
+    extra = tmp_path_factory.mktemp("web-corpus") / "hostile.jsonl"
+    extra.write_text(json.dumps(XSS_ARTICLE) + "\n")
+    settings = make_settings(tmp_path_factory.mktemp("web-store"))
+    engine = Engine(settings)
+    engine.__dict__["embedder"] = embedder
+    ingest(
+        [small_corpus, extra],
+        settings=settings,
+        store=engine.store,
+        embedder=embedder,
+        progress=False,
+    )
+    return engine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app on a loopback port, in a thread of the test process."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {self.port} did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def embed_origin() -> str:
+    """The origin of the 'other site' that embeds the app; it is in the app's cors_origins."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def web_server(web_engine: Any, embed_origin: str) -> Iterator[LiveServer]:
+    """The real app (UI + API) over `web_engine`, allowing `embed_origin`."""
+    from assistant.web import create_app
+
+    settings = web_engine.settings.with_changes(cors_origins=[embed_origin])
+    with LiveServer(create_app(web_engine, settings)) as server:
+        yield server

@@ -1,0 +1,326 @@
+"""The HTTP API over a real server: JSON endpoints, the OpenAI-compatible chat, auth and CORS."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, LiveServer, free_port
+
+DEMO_QUESTION = "What did Lavrov say about NATO expansion?"
+CITATION_FIELDS = {
+    "number",
+    "article_id",
+    "chunk_id",
+    "title",
+    "source",
+    "published",
+    "url",
+    "author",
+    "quote",
+    "quote_start",
+    "quote_end",
+    "passage",
+    "passage_start",
+    "passage_end",
+}
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def api(web_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=web_server.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def guarded_server(web_engine: Any) -> Iterator[LiveServer]:
+    """The same engine served with an API token and a UI login."""
+    from assistant.web import create_app
+
+    settings = web_engine.settings.with_changes(api_token=TOKEN, ui_auth="reader:pass word")
+    with LiveServer(create_app(web_engine, settings)) as server:
+        yield server
+
+
+def test_health_reports_the_corpus_and_the_mode(api: httpx.Client) -> None:
+    body = api.get("/api/health").json()
+    assert body["status"] == "ok"
+    assert body["articles"] >= 10 and body["chunks"] > body["articles"]
+    assert body["mode"] == "extractive"
+
+
+def test_search_returns_passages_with_their_articles(api: httpx.Client) -> None:
+    response = api.post("/api/search", json={"question": DEMO_QUESTION, "k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["passages"]) == 3
+    top = body["passages"][0]
+    assert top["source"] == "TASS" and "Lavrov" in top["text"]
+    assert top["start"] < top["end"] and top["published"] == "2022-01-28"
+    assert body["timings"]["total"] > 0
+
+
+def test_search_filters_by_outlet_and_date(api: httpx.Client) -> None:
+    only_tass = api.post(
+        "/api/search", json={"question": "security guarantees", "outlets": ["TASS"], "k": 5}
+    ).json()
+    assert only_tass["passages"] and {p["source"] for p in only_tass["passages"]} == {"TASS"}
+    before = api.post(
+        "/api/search",
+        json={"question": DEMO_QUESTION, "date_to": "2022-01-27", "k": 10},
+    ).json()
+    assert before["passages"]
+    assert all(p["published"] <= "2022-01-27" for p in before["passages"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"question": "x" * 2001}, "question: String should have at most 2000 characters"),
+        ({"question": "   "}, "question"),
+        ({"question": "NATO", "k": 0}, "k: Input should be greater than or equal to 1"),
+        ({"question": "NATO", "k": 51}, "k: Input should be less than or equal to 50"),
+        ({"question": "NATO", "date_from": "28/01/2022"}, "date_from"),
+        ({"question": "NATO", "colour": "red"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_requests_out_of_bounds_get_clear_json_errors(
+    api: httpx.Client, body: dict[str, Any], message: str
+) -> None:
+    response = api.post("/api/search", json=body)
+    assert response.status_code == 422
+    assert message in response.json()["error"]["message"]
+
+
+def test_ask_answers_with_citations_and_every_field(api: httpx.Client) -> None:
+    response = api.post("/api/ask", json={"question": DEMO_QUESTION})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["refused"] and body["mode"] == "extractive"
+    assert "[1]" in body["answer"]
+    first = body["citations"][0]
+    assert set(first) >= CITATION_FIELDS
+    assert first["number"] == 1 and first["source"] == "TASS"
+    assert first["quote"] and first["quote"] in first["passage"]
+    offset = first["quote_start"] - first["passage_start"]
+    assert first["passage"][offset : offset + len(first["quote"])] == first["quote"]
+    assert body["timings"]["total"] > 0
+
+
+def test_ask_takes_history_and_refuses_what_the_corpus_does_not_hold(api: httpx.Client) -> None:
+    body = api.post(
+        "/api/ask",
+        json={
+            "question": "Who won the 1986 football world cup final in Mexico City?",
+            "history": [
+                {"role": "user", "content": DEMO_QUESTION},
+                {"role": "assistant", "content": "Lavrov said NATO promised not to expand. [1]"},
+            ],
+        },
+    ).json()
+    assert body["refused"] is True
+    assert body["citations"] == []
+
+
+def test_openai_client_gets_answer_and_citations(web_server: LiveServer) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{web_server.url}/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["news-assistant"]
+    completion = client.chat.completions.create(
+        model="news-assistant", messages=[{"role": "user", "content": DEMO_QUESTION}]
+    )
+    text = completion.choices[0].message.content or ""
+    assert "[1]" in text
+    citations = completion.model_extra["citations"] if completion.model_extra else []
+    assert citations[0]["source"] == "TASS" and set(citations[0]) >= CITATION_FIELDS
+
+
+def test_openai_client_streams_whole_markers_and_cites_at_the_end(
+    web_server: LiveServer,
+) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{web_server.url}/v1", api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model="news-assistant",
+        messages=[
+            {"role": "system", "content": "ignored"},
+            {"role": "user", "content": DEMO_QUESTION},
+        ],
+        stream=True,
+        extra_body={"filters": {"outlets": ["TASS"]}},
+    )
+    pieces: list[str] = []
+    final: Any = None
+    for chunk in stream:
+        delta = chunk.choices[0].delta.content if chunk.choices else None
+        if delta:
+            assert not re.search(r"\[\d*$", delta), f"half a marker in {delta!r}"
+            pieces.append(delta)
+        if chunk.choices and chunk.choices[0].finish_reason == "stop":
+            final = chunk
+    assert final is not None and len(pieces) >= 1
+    text = "".join(pieces)
+    assert "[1]" in text
+    citations = final.model_extra["citations"]
+    assert {c["source"] for c in citations} == {"TASS"}
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", text)} == {c["number"] for c in citations}
+
+
+def test_openai_errors_are_json_the_client_understands(web_server: LiveServer) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{web_server.url}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError, match="last message must be"):
+        client.chat.completions.create(
+            model="news-assistant", messages=[{"role": "assistant", "content": "hello"}]
+        )
+
+
+def test_gradio_client_calls_the_named_endpoints(web_server: LiveServer) -> None:
+    from gradio_client import Client
+
+    client = Client(web_server.url, verbose=False, analytics_enabled=False, download_files=False)
+    passages = client.predict(DEMO_QUESTION, "", "", [], 2, api_name="/search")
+    assert len(passages) == 2 and passages[0]["source"] == "TASS"
+    answer = client.predict(DEMO_QUESTION, api_name="/ask")
+    assert "[1]" in answer["answer"] and answer["citations"][0]["source"] == "TASS"
+
+
+def test_docs_are_offline_and_schema_is_complete(api: httpx.Client) -> None:
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    assert "POST /api/ask" in docs.text and "POST /v1/chat/completions" in docs.text
+    assert "<script" not in docs.text and "cdn" not in docs.text.lower()
+    schema = api.get("/openapi.json").json()
+    assert {"/api/ask", "/api/search", "/api/health", "/v1/chat/completions", "/v1/models"} <= set(
+        schema["paths"]
+    )
+    ask = schema["components"]["schemas"]["AskRequest"]["properties"]
+    assert ask["question"]["maxLength"] == 2000 and ask["k"]["anyOf"][0]["maximum"] == 50
+
+
+def test_widget_and_web_component_scripts_are_served(api: httpx.Client) -> None:
+    widget = api.get("/widget.js")
+    assert widget.status_code == 200 and "javascript" in widget.headers["content-type"]
+    assert "innerHTML" not in widget.text
+    loader = api.get("/gradio.js")
+    target = re.search(r'import\("\./(assets/[^"]+\.js)"\)', loader.text)
+    assert target, loader.text
+    assert api.get(f"/{target.group(1)}").status_code == 200
+
+
+def test_cors_allows_only_the_configured_origins(api: httpx.Client, embed_origin: str) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    allowed = api.options("/api/ask", headers={"Origin": embed_origin, **preflight})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == embed_origin
+    denied = api.options("/api/ask", headers={"Origin": "http://evil.example", **preflight})
+    assert "access-control-allow-origin" not in denied.headers
+    simple = api.get("/api/health", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+    # Gradio's own routes follow the same list (Gradio skips its CORS when the app has one).
+    config = api.get("/config", headers={"Origin": "http://localhost:9"})
+    assert "access-control-allow-origin" not in config.headers
+    page = api.get("/")
+    assert page.headers["content-security-policy"] == f"frame-ancestors 'self' {embed_origin}"
+
+
+def test_token_guards_api_and_v1_but_not_public_files(guarded_server: LiveServer) -> None:
+    with httpx.Client(base_url=guarded_server.url, timeout=120) as client:
+        missing = client.get("/api/health")
+        assert missing.status_code == 401
+        assert missing.json()["error"]["type"] == "unauthorized"
+        assert client.get("/v1/models").status_code == 401
+        wrong = client.post(
+            "/api/search", json={"question": "NATO"}, headers={"Authorization": "Bearer nope"}
+        )
+        assert wrong.status_code == 401
+        right = client.get("/api/health", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert right.status_code == 200
+        assert client.get("/widget.js").status_code == 200
+    from openai import OpenAI
+
+    models = OpenAI(base_url=f"{guarded_server.url}/v1", api_key=TOKEN, max_retries=0).models
+    assert models.list().data[0].id == "news-assistant"
+
+
+def test_ui_login_guards_the_ui_and_its_gradio_api(guarded_server: LiveServer) -> None:
+    with httpx.Client(base_url=guarded_server.url, timeout=60) as client:
+        assert client.get("/gradio_api/info").status_code == 401
+        bad = client.post("/login", data={"username": "reader", "password": "wrong"})
+        assert bad.status_code == 400
+        good = client.post("/login", data={"username": "reader", "password": "pass word"})
+        assert good.status_code == 200
+        assert client.get("/gradio_api/info").status_code == 200
+
+
+def test_unreachable_store_is_503_with_a_message(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.engine import Engine
+    from assistant.web import create_app
+    from tests.conftest import make_settings
+
+    down = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
+    app = create_app(Engine(down))
+    with TestClient(app) as client:
+        search = client.post("/api/search", json={"question": "NATO"})
+        assert search.status_code == 503
+        assert "Chroma" in search.json()["error"]["message"]
+        health = client.get("/api/health")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+
+
+def test_app_py_starts_and_serves(tmp_path: Any) -> None:
+    """`python app.py` in a fresh process over an empty store (demo build off): /api/health."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEWS_ASSISTANT_STORAGE_DIR": str(tmp_path / "storage"),
+        "NEWS_ASSISTANT_CONFIG": os.devnull,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--no-demo", "--quiet"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.5)
+                continue
+            assert health.json() == {
+                "status": "ok",
+                "articles": 0,
+                "chunks": 0,
+                "outlets": 0,
+                "mode": "extractive",
+                "message": "",
+            }
+            break
+        else:
+            pytest.fail("app.py did not answer within 180 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
