@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,14 +22,18 @@ MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
 _PARTIAL_MARKER = re.compile(r"\[[\d,;\s–-]{0,12}$")
 _MARKERS_AT_START = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*\])+")
 
-# A claim is supported by a passage sentence when the two mean nearly the same (SEMANTIC),
-# or share most of the claim's words and are at least related (LEXICAL with SEMANTIC_FLOOR).
-SUPPORT_SEMANTIC = 0.62
-SUPPORT_LEXICAL = 0.6
-SUPPORT_SEMANTIC_FLOOR = 0.35
+# A claim is supported by a passage sentence when the two mean nearly the same (SEMANTIC), or
+# are close (SEMANTIC_WITH_WORDS) and share at least half of the claim's content words (LEXICAL).
+# MiniLM similarity is topical: it cannot tell "prices rose" from "prices fell", so this check
+# catches citations to the wrong passage and claims about other things, not contradictions.
+SUPPORT_SEMANTIC = 0.75
+SUPPORT_SEMANTIC_WITH_WORDS = 0.5
+SUPPORT_LEXICAL = 0.5
 
 _QUOTE_CHARS = '"“”'
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 _MAX_UNIT_SENTENCES = 6
+_MIN_UNIT_WORDS = 7
 
 
 def marker_numbers(marker_body: str) -> list[int]:
@@ -147,27 +151,29 @@ def quote_depth_after(text: str, depth: int = 0) -> int:
 
 
 def passage_units(passage: Passage, index: int) -> list[Unit]:
-    """The sentence units of a passage: sentences joined while a quotation is open."""
+    """The sentence units of a passage: sentences joined while a quotation is open, and a
+    very short sentence ("Yes, absolutely.") joined to the next of its paragraph."""
     text = passage.text
-    units: list[Unit] = []
     spans = split_sentences(text)
+    units: list[Unit] = []
     i = 0
     while i < len(spans):
-        start, end = spans[i].start, spans[i].end
-        depth = quote_depth_after(text[start:end])
         j = i
-        paragraph_break = False
-        while depth and j + 1 < len(spans) and j - i + 1 < _MAX_UNIT_SENTENCES:
-            gap = text[spans[j].end : spans[j + 1].start]
-            if "\n\n" in gap.replace(" ", "").replace("\r", ""):
-                paragraph_break = True
+        depth = quote_depth_after(text[spans[i].start : spans[i].end])
+        while j + 1 < len(spans) and j - i + 1 < _MAX_UNIT_SENTENCES:
+            short = (
+                len(text[spans[i].start : spans[j].end].split()) < _MIN_UNIT_WORDS
+                and text[spans[j + 1].start] not in _QUOTE_CHARS
+            )
+            if not (depth or short) or _PARAGRAPH_BREAK.search(
+                text, spans[j].end, spans[j + 1].start
+            ):
                 break
             j += 1
             depth = quote_depth_after(text[spans[j].start : spans[j].end], depth)
-            end = spans[j].end
-        if depth and not paragraph_break and j + 1 >= len(spans) and j > i:
-            j = i  # the quote runs past the passage: keep the first sentence alone
-            end = spans[i].end
+        if depth and j > i and j + 1 >= len(spans):
+            j = i  # the quotation runs on past the passage: keep its first sentence alone
+        start, end = spans[i].start, spans[j].end
         units.append(Unit(index, start, end, text[start:end]))
         i = j + 1
     return units
@@ -212,7 +218,7 @@ class Support:
     @property
     def supported(self) -> bool:
         return self.semantic >= SUPPORT_SEMANTIC or (
-            self.lexical >= SUPPORT_LEXICAL and self.semantic >= SUPPORT_SEMANTIC_FLOOR
+            self.semantic >= SUPPORT_SEMANTIC_WITH_WORDS and self.lexical >= SUPPORT_LEXICAL
         )
 
 
@@ -296,6 +302,7 @@ class CheckedSentence:
 
     text: str | None
     notes: list[str]
+    skipped: bool = False  # matched the caller's `skip` test (e.g. the refusal sentinel)
 
 
 class CitationChecker:
@@ -360,11 +367,23 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def check_stream(pieces: Iterator[str], checker: CitationChecker) -> Iterator[CheckedSentence]:
-    """Checked sentences of a streamed answer, each as soon as it is complete."""
+def check_stream(
+    pieces: Iterable[str],
+    checker: CitationChecker,
+    *,
+    skip: Callable[[str], bool] = lambda sentence: False,
+) -> Iterator[CheckedSentence]:
+    """Checked sentences of a streamed answer, each as soon as it is complete; sentences that
+    `skip` picks out come back unchecked, with `skipped` set."""
     stream = SentenceStream()
+
+    def check(sentence: str) -> CheckedSentence:
+        if skip(sentence):
+            return CheckedSentence(None, [], skipped=True)
+        return checker.check(sentence)
+
     for piece in pieces:
         for sentence in stream.feed(piece):
-            yield checker.check(sentence)
+            yield check(sentence)
     for sentence in stream.finish():
-        yield checker.check(sentence)
+        yield check(sentence)

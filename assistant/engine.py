@@ -7,12 +7,20 @@ from collections.abc import Iterator, Sequence
 from functools import cached_property
 
 from assistant.answer import REFUSAL, Answer, StreamEvent
-from assistant.chat import condense_question
-from assistant.citations import Evidence, Numbering, SentenceVectors
-from assistant.extractive import Draft, asked_speaker, compose, question_vectors_for
+from assistant.chat import condense_question, is_follow_up
+from assistant.citations import CitationChecker, Evidence, Numbering, SentenceVectors, check_stream
+from assistant.extractive import (
+    SENTENCE_PASSAGES,
+    Draft,
+    asked_speaker,
+    compose,
+    question_vectors_for,
+)
+from assistant.llm import Generator, answer_messages, is_refusal
 from assistant.retrieve import Filters, Passage, Retriever
 from index.config import Settings
 from index.embedding import Embedder
+from index.errors import ConfigError, LLMError
 from index.store import ChunkStore
 
 
@@ -37,6 +45,18 @@ class Engine:
     @cached_property
     def sentence_vectors(self) -> SentenceVectors:
         return SentenceVectors(self.embedder)
+
+    @cached_property
+    def generator(self) -> Generator | None:
+        """The configured LLM, or None when settings.llm_url is not set."""
+        return Generator(self.settings) if self.settings.llm_url else None
+
+    def _generator(self, use_llm: bool | None) -> Generator | None:
+        if use_llm is False:
+            return None
+        if use_llm and self.generator is None:
+            raise ConfigError("use_llm: no LLM configured; set llm_url (e.g. --llm-url)")
+        return self.generator
 
     def search(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
@@ -81,14 +101,16 @@ class Engine:
             timings[name] = now - since
             return now
 
-        standalone = condense_question(question, history)
+        generator = self._generator(use_llm)
+        notes: list[str] = []
+        standalone = self._standalone(question, history, generator, notes)
         mark = lap("condense", started)
         passages = self.search(standalone, k=k, filters=filters)
         mark = lap("retrieve", mark)
-        evidence = Evidence(passages, self.sentence_vectors)
         speaker = asked_speaker(standalone)
         vectors = self.sentence_vectors.embed(question_vectors_for(standalone, speaker))
-        draft = compose(standalone, evidence, vectors, speaker=speaker)
+        shortlist = Evidence(passages[:SENTENCE_PASSAGES], self.sentence_vectors)
+        draft = compose(standalone, shortlist, vectors, speaker=speaker)
         mark = lap("compose", mark)
 
         answer = Answer(
@@ -101,13 +123,42 @@ class Engine:
             passages=passages,
             timings=timings,
             evidence_score=draft.evidence_score,
+            notes=notes,
         )
         if not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
             yield from _refuse(answer)
-        else:
+        elif generator is None:
             yield from _extractive(answer, draft)
+        else:
+            answer.mode = generator.mode
+            try:
+                evidence = Evidence(passages, self.sentence_vectors)
+                yield from _generate(answer, generator, evidence)
+            except LLMError as error:
+                notes.append(f"{error}; answered from the articles' own sentences instead")
+                answer.mode = "extractive"
+                yield from _extractive(answer, draft)
+            lap("generate", mark)
         timings["total"] = time.perf_counter() - started
         yield StreamEvent("answer", answer=answer)
+
+    def _standalone(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        generator: Generator | None,
+        notes: list[str],
+    ) -> str:
+        """The question made standalone: by the LLM when there is one, else by rules."""
+        if generator is not None and history and is_follow_up(question):
+            try:
+                condensed = generator.condense(question, history)
+            except LLMError as error:
+                notes.append(f"{error}; follow-up rewritten by rules instead")
+            else:
+                if condensed:
+                    return condensed
+        return condense_question(question, history)
 
 
 def _refuse(answer: Answer) -> Iterator[StreamEvent]:
@@ -127,3 +178,32 @@ def _extractive(answer: Answer, draft: Draft) -> Iterator[StreamEvent]:
         pieces.append(piece)
     answer.text = " ".join(pieces)
     answer.citations = numbering.citations
+
+
+def _generate(answer: Answer, generator: Generator, evidence: Evidence) -> Iterator[StreamEvent]:
+    """Stream the LLM's answer sentence by sentence, each checked against its sources."""
+    checker = CitationChecker(evidence)
+    pieces: list[str] = []
+    said_refusal = False
+    stream = generator.stream(answer_messages(answer.standalone_question, evidence.passages))
+    try:
+        for checked in check_stream(stream, checker, skip=is_refusal):
+            answer.notes.extend(checked.notes)
+            if checked.skipped:
+                said_refusal = True
+                continue
+            if checked.text is None:
+                continue
+            yield StreamEvent("delta", text=checked.text if not pieces else " " + checked.text)
+            pieces.append(checked.text)
+            answer.text = " ".join(pieces)
+    except LLMError as error:
+        if not pieces:
+            raise  # nothing shown yet: the caller answers extractively instead
+        answer.notes.append(f"{error}; the answer stops there")
+    if not pieces:
+        if not said_refusal:
+            answer.notes.append("no sentence of the LLM's answer was backed by the sources")
+        yield from _refuse(answer)
+        return
+    answer.citations = checker.numbering.citations

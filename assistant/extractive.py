@@ -14,6 +14,10 @@ from assistant.query import find_speakers
 from assistant.retrieve import Passage
 from index.keyword import keyword_tokens
 
+# Extractive answers score the sentences of the best few passages only: embedding every
+# sentence of all top-k passages costs more time than the lower passages give answers.
+SENTENCE_PASSAGES = 6
+
 _TITLES = frozenset(
     """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
     governor ambassador general admiral spokesman spokeswoman spokesperson deputy chief
@@ -59,10 +63,10 @@ _TAIL_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})\b[^
 _TAIL_VERB_WHO = re.compile(rf"^(?:{_VERBS})\s+(?P<who>[^“”\",]{{2,80}}?)(?:,[^“”\"]*)?\.?$")
 _LEAD_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})(?:\s+that)?\s*[,:]?\s*$")
 _TRANSCRIPT_LABEL = re.compile(
-    r"(?m)^[ \t]*(?P<label>(?:MR|MS|MRS|DR)\.[ \t]+[A-Z][A-Z'’-]+|THE (?:VICE )?PRESIDENT|"
+    r"(?m)^[^\S\n]*(?P<label>(?:MR|MS|MRS|DR)\.[^\S\n]+[A-Z][A-Z'’-]+|THE (?:VICE )?PRESIDENT|"
     r"(?:SECRETARY|AMBASSADOR|GENERAL|ADMIRAL|SENATOR|GOVERNOR|ADMINISTRATOR|DIRECTOR|"
-    r"DEPUTY SECRETARY|PRIME MINISTER|CHANCELLOR)[ \t]+[A-Z][A-Z'’-]+|"
-    r"SENIOR ADMINISTRATION OFFICIAL(?:[ \t]+\#?\d)?|Q)(?::|[ \t]{2,})"
+    r"DEPUTY SECRETARY|PRIME MINISTER|CHANCELLOR)[^\S\n]+[A-Z][A-Z'’-]+|"
+    r"SENIOR ADMINISTRATION OFFICIAL(?:[^\S\n]+\#?\d)?|Q(?=[^\S\n]+[A-Z(]))(?::|[^\S\n]+)"
 )
 _DESCRIPTION_WORDS = frozenset(
     """he she they it diplomat minister secretary spokesman spokeswoman spokesperson official
@@ -230,11 +234,11 @@ def rank_candidates(
         by_asked = attribution is not None and same_speaker(speaker, attribution.speaker)
         score = relevance + (0.08 if by_asked else 0.0) + 0.03 / (1 + unit.passage)
         n_words = len(unit.text.split())
-        if n_words < 5:
-            score -= 0.15
+        if n_words < 8:
+            score -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
         if n_words > 120:
             score -= 0.05
-        if unit.text.rstrip(' "”’').endswith("?"):
+        if unit.text.rstrip(' "”’').endswith("?") or _is_reporter_line(passage.text, unit.start):
             score -= 0.1
         candidates.append(Candidate(row, unit, passage, relevance, score, attribution, by_asked))
     return sorted(candidates, key=lambda c: -c.score)
@@ -313,8 +317,15 @@ def render(candidate: Candidate) -> Sentence:
 
 
 def _tidy(text: str) -> str:
+    """White space collapsed, struck-out text and markdown escapes gone, a full stop at the end."""
+    text = re.sub(r"<s>.*?</s>\s*", "", text, flags=re.S)
+    text = re.sub(r"\\([\[\]*_`#])", r"\1", text)
     text = " ".join(text.split())
     return text if not text or text[-1] in '.!?…"”’)' else text + "."
+
+
+def _is_reporter_line(text: str, position: int) -> bool:
+    return _transcript_label(text, position) == "Q"
 
 
 @dataclass

@@ -105,12 +105,23 @@ def small_engine(
 ) -> Any:
     """An engine over the small corpus, indexed once per session (read-only for tests)."""
     from assistant.engine import Engine
+    from index.demo import demo_vectors_path
+    from index.embedding import VectorCache
     from index.pipeline import ingest
 
     settings = make_settings(tmp_path_factory.mktemp("small-store"))
     engine = Engine(settings)
     engine.__dict__["embedder"] = embedder
-    ingest([small_corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    shipped = demo_vectors_path(embedder)  # the same chunks as the demo's: no embedding needed
+    cache = VectorCache.load(shipped) if shipped.exists() else None
+    ingest(
+        [small_corpus],
+        settings=settings,
+        store=engine.store,
+        embedder=embedder,
+        vector_cache=cache,
+        progress=False,
+    )
     return engine
 
 

@@ -1,0 +1,203 @@
+"""Extractive answers on real demo articles: sentence choice, attribution, citations, refusal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from assistant.answer import REFUSAL, Answer, format_date
+from assistant.citations import MARKER, Unit, marker_numbers, passage_units
+from assistant.extractive import asked_speaker, attribute, question_topic
+from assistant.retrieve import Filters, Passage
+from index.articles import Article
+from index.errors import ConfigError
+from index.loaders import load_paths
+
+from .conftest import TASS
+
+LAVROV_QUESTION = "What did Lavrov say about NATO expansion?"
+
+
+@pytest.fixture(scope="module")
+def tass_body() -> str:
+    (article,) = [a for a in load_paths([TASS]) if isinstance(a, Article)]
+    return article.body
+
+
+@pytest.fixture(scope="module")
+def lavrov(small_engine: Any) -> Answer:
+    answer: Answer = small_engine.ask(LAVROV_QUESTION)
+    return answer
+
+
+def _passage(text: str, **meta: Any) -> Passage:
+    return Passage(
+        chunk_id="a-0000",
+        article_id="a",
+        text=text,
+        title=meta.get("title", "A title"),
+        source=meta.get("source", "Wire"),
+        published="2022-01-28",
+        url="",
+        author="",
+        start=0,
+        end=len(text),
+        score=1.0,
+    )
+
+
+def _unit(passage: Passage, containing: str) -> Unit:
+    return next(u for u in passage_units(passage, 0) if containing in u.text)
+
+
+def test_lavrov_question_gets_his_nato_quote_attributed_and_cited_to_tass(
+    lavrov: Answer, tass_body: str
+) -> None:
+    assert not lavrov.refused
+    assert lavrov.mode == "extractive"
+    assert lavrov.text.startswith("Lavrov said (TASS, 28 Jan 2022): “")
+    assert "verbal pledges in the 1990s not to expand NATO" in lavrov.text
+    first = lavrov.citations[0]
+    assert first.number == 1
+    assert first.passage.source == "TASS"
+    assert first.passage.published == "2022-01-28"
+    # the quoted span is exactly the article's text at the cited offsets
+    assert tass_body[first.quote_start : first.quote_end] == first.quote
+    assert "verbal pledges in the 1990s not to expand NATO" in first.quote
+
+
+def test_every_marker_maps_to_a_citation_numbered_densely(lavrov: Answer) -> None:
+    used = [n for m in MARKER.finditer(lavrov.text) for n in marker_numbers(m.group(1))]
+    assert used, lavrov.text
+    assert sorted(set(used)) == list(range(1, len(lavrov.citations) + 1))
+    assert list(dict.fromkeys(used)) == sorted(set(used))  # first use in order 1, 2, ...
+    for citation in lavrov.citations:
+        passage = citation.passage
+        offset = citation.quote_start - passage.start
+        assert passage.text[offset : offset + len(citation.quote)] == citation.quote
+
+
+def test_answer_sentences_do_not_repeat(small_engine: Any) -> None:
+    answer = small_engine.ask("What did the United States reply to Russia's security proposals?")
+    sentences = [s.strip() for s in MARKER.split(answer.text) if len(s.strip()) > 20]
+    assert len(sentences) == len(set(sentences))
+    spans = [(c.passage.article_id, c.quote_start, c.quote_end) for c in answer.citations]
+    for i, (article, start, end) in enumerate(spans):
+        for other, o_start, o_end in spans[i + 1 :]:
+            assert article != other or end <= o_start or o_end <= start
+
+
+def test_question_the_corpus_cannot_answer_is_refused_with_closest_articles(
+    small_engine: Any,
+) -> None:
+    answer = small_engine.ask("Who won the 2018 World Cup?")
+    assert answer.refused
+    assert answer.text == REFUSAL
+    assert answer.citations == []
+    assert answer.evidence_score < small_engine.settings.refusal_threshold
+    closest = answer.closest_articles()
+    assert closest and len({p.article_id for p in closest}) == len(closest)
+
+
+def test_stream_gives_whole_sentences_then_one_final_answer(small_engine: Any) -> None:
+    events = list(small_engine.ask_stream(LAVROV_QUESTION))
+    assert [e.kind for e in events[:-1]] == ["delta"] * (len(events) - 1)
+    assert events[-1].kind == "answer" and events[-1].answer is not None
+    final = events[-1].answer
+    assert "".join(e.text for e in events[:-1]) == final.text
+    for event in events[:-1]:
+        assert event.text.count("[") == event.text.count("]")
+    assert set(final.timings) >= {"retrieve", "compose", "total"}
+
+
+def test_refusal_streams_the_refusal_sentence(small_engine: Any) -> None:
+    events = list(small_engine.ask_stream("Who won the 2018 World Cup?"))
+    assert [e.text for e in events if e.kind == "delta"] == [REFUSAL]
+    assert events[-1].answer is not None and events[-1].answer.refused
+
+
+def test_filters_reach_retrieval(small_engine: Any) -> None:
+    answer = small_engine.ask("What did Lavrov say?", filters=Filters(outlets=("TASS",)))
+    assert answer.citations
+    assert {c.passage.source for c in answer.citations} == {"TASS"}
+    assert {p.source for p in answer.passages} == {"TASS"}
+
+
+def test_asking_for_the_llm_without_one_configured_is_an_error(small_engine: Any) -> None:
+    with pytest.raises(ConfigError, match="llm_url"):
+        small_engine.ask(LAVROV_QUESTION, use_llm=True)
+
+
+@pytest.mark.parametrize(
+    ("question", "speaker", "topic"),
+    [
+        (LAVROV_QUESTION, "Lavrov", "NATO expansion"),
+        ("What did Secretary Blinken say about the talks in Geneva?", "Secretary Blinken", None),
+        ("When did the talks resume?", "", "When did the talks resume?"),
+    ],
+)
+def test_speaker_and_topic_of_a_question(question: str, speaker: str, topic: str | None) -> None:
+    assert asked_speaker(question) == speaker
+    if topic is not None:
+        assert question_topic(question, speaker) == topic
+
+
+def test_quote_with_attribution_after_it() -> None:
+    p = _passage('"We chose the path of diplomacy for decades," Lavrov pointed out on Friday.')
+    found = attribute(_unit(p, "diplomacy"), p)
+    assert found is not None
+    assert found.speaker == "Lavrov"
+    assert (
+        p.text[found.quote_start : found.quote_end] == "We chose the path of diplomacy for decades"
+    )
+
+
+def test_quote_with_attribution_before_it_and_full_names_lose_titles() -> None:
+    p = _passage(
+        'Russian Foreign Minister Sergey Lavrov said: "No one will strengthen its security."'
+    )
+    found = attribute(_unit(p, "No one"), p)
+    assert found is not None and found.speaker == "Sergey Lavrov"
+
+
+def test_a_description_of_the_speaker_resolves_to_the_person_asked_about() -> None:
+    p = _passage(
+        'Moscow replied on Friday. "We honor all those agreements," the Russian foreign minister '
+        "highlighted.",
+        title="Lavrov on security guarantees",
+    )
+    found = attribute(_unit(p, "honor"), p, asked="Lavrov")
+    assert found is not None and found.speaker == "Lavrov"
+    unknown = attribute(_unit(p, "honor"), p, asked="Blinken")
+    assert unknown is not None and unknown.speaker == "The Russian foreign minister"
+
+
+def test_transcript_lines_are_attributed_to_their_speaker_and_reporters_are_not() -> None:
+    p = _passage(
+        "Q Is the President worried about inflation?\n\nMS. PSAKI: He is. Prices rose 7 "
+        "percent last year, and the President has a plan to lower costs."
+    )
+    units = passage_units(p, 0)
+    reporter = next(u for u in units if "worried" in u.text)
+    assert attribute(reporter, p) is None
+    answer = next(u for u in units if "Prices rose" in u.text)
+    found = attribute(answer, p)
+    assert found is not None and found.speaker == "Psaki"
+    assert p.text[found.quote_start : found.quote_end].startswith("He is.")
+
+
+def test_a_few_quoted_words_in_reported_speech_are_not_a_quotation() -> None:
+    p = _passage(
+        "The top diplomat said that Moscow's proposals, handed over on December 15, "
+        '"may turn out to be excessive" only if an expert starts from the wrong position, and '
+        "that the talks would go on through the winter in Geneva and in Brussels."
+    )
+    assert attribute(_unit(p, "excessive"), p) is None
+
+
+def test_dates_print_short_and_unknown_ones_as_they_are() -> None:
+    assert format_date("2022-01-28") == "28 Jan 2022"
+    assert format_date("") == ""
+    assert re.fullmatch(r"\d{1,2} \w{3} \d{4}", format_date("2023-12-05"))
