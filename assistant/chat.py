@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from assistant.query import find_speakers
 
 Turn = tuple[str, str]  # (user question, assistant answer)
+_MAX_TURNS = 6  # how far back a follow-up is followed
 
 _PLACES_AND_BODIES = frozenset(
     """nato eu un osce us usa america europe russia ukraine china germany france britain uk
@@ -52,7 +53,7 @@ def is_follow_up(question: str) -> bool:
 def condense_question(question: str, history: Sequence[Turn]) -> str:
     """A standalone version of `question` by rules; the question itself when it stands alone."""
     question = " ".join(question.split())
-    previous = _last_question(history)
+    previous = _previous_standalone(history)
     if not previous or not is_follow_up(question):
         return question
     speaker = _speaker(previous)
@@ -91,11 +92,12 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
     return _capitalise(standalone)
 
 
-def _last_question(history: Sequence[Turn]) -> str:
-    for user, _ in reversed(history):
-        if user.strip():
-            return " ".join(user.split())
-    return ""
+def _previous_standalone(history: Sequence[Turn]) -> str:
+    """The last question of the history, itself made standalone (it may be a follow-up too)."""
+    turns = [(u, a) for u, a in history if u.strip()][-_MAX_TURNS:]
+    if not turns:
+        return ""
+    return condense_question(turns[-1][0], turns[:-1])
 
 
 def _speaker(question: str) -> str:

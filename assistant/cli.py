@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from assistant.answer import Answer, format_date
 from assistant.engine import Engine
 from assistant.retrieve import Filters, Passage
 from index.articles import parse_date
@@ -172,6 +173,176 @@ def search(
         click.echo(json.dumps([p.as_dict() for p in passages], indent=2, ensure_ascii=False))
     else:
         _print_passages(passages)
+
+
+def _llm_settings(engine: Engine, llm_url: str | None, llm_model: str | None) -> Engine:
+    """The engine, or a new one when --llm-url / --llm-model change the settings."""
+    changes: dict[str, Any] = {}
+    if llm_url:
+        changes["llm_url"] = llm_url
+    if llm_model:
+        changes["llm_model"] = llm_model
+    return Engine(engine.settings.with_changes(**changes)) if changes else engine
+
+
+def _print_sources(answer: Answer) -> None:
+    """The numbered sources of an answer, or the closest articles of a refusal."""
+    if answer.refused:
+        closest = answer.closest_articles()
+        if closest:
+            click.echo("\nClosest articles:")
+        for passage in closest:
+            when = ", ".join(x for x in (passage.source, format_date(passage.published)) if x)
+            click.echo(f"  - {passage.title} ({when})" + (f" {passage.url}" if passage.url else ""))
+        return
+    if answer.citations:
+        click.echo("\nSources:")
+    for citation in answer.citations:
+        p = citation.passage
+        when = ", ".join(x for x in (p.source, format_date(p.published)) if x)
+        click.secho(f"[{citation.number}] {p.title}", bold=True)
+        click.echo(f"    {when}" + (f"  {p.url}" if p.url else ""))
+        quote = " ".join(citation.quote.split())
+        click.echo(f"    “{quote}” (characters {citation.quote_start}-{citation.quote_end})")
+
+
+def _print_notes(answer: Answer) -> None:
+    for note in answer.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+_LLM_OPTIONS = (
+    click.option("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
+    click.option("--llm-model", help="Model name to ask the server for."),
+    click.option("--no-llm", is_flag=True, help="Answer extractively even if an LLM is set."),
+)
+
+
+def _with_llm_options(command: F) -> F:
+    for option in reversed(_LLM_OPTIONS):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(1, 50), help="How many passages to answer from.")
+@click.option("--from", "date_from", help="Only articles on or after this date.")
+@click.option("--to", "date_to", help="Only articles on or before this date.")
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@_with_llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.pass_obj
+@_errors_to_messages
+def ask(
+    engine: Engine,
+    question: str,
+    k: int | None,
+    date_from: str | None,
+    date_to: str | None,
+    outlets: tuple[str, ...],
+    llm_url: str | None,
+    llm_model: str | None,
+    no_llm: bool,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the articles, citing each sentence's source as [n].
+
+    Without an LLM (the default) the answer is made of the articles' own sentences; with
+    --llm-url (or llm_url in the settings) an OpenAI-compatible LLM writes it, and every
+    citation is checked against its passage. Prints the refusal and the closest articles
+    when the articles do not answer."""
+    engine = _llm_settings(engine, llm_url, llm_model)
+    filters = _filters(date_from, date_to, outlets)
+    use_llm = False if no_llm else None
+    if as_json:
+        answer = engine.ask(question, filters=filters, k=k, use_llm=use_llm)
+        click.echo(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
+        return
+    answer = _stream_answer(engine, question, [], filters=filters, k=k, use_llm=use_llm)
+    _print_sources(answer)
+    _print_notes(answer)
+
+
+def _stream_answer(
+    engine: Engine,
+    question: str,
+    history: list[tuple[str, str]],
+    *,
+    filters: Filters | None,
+    k: int | None,
+    use_llm: bool | None,
+) -> Answer:
+    """Print the answer as it comes, and return the final one."""
+    final: Answer | None = None
+    for event in engine.ask_stream(
+        question, history=history, filters=filters, k=k, use_llm=use_llm
+    ):
+        if event.kind == "delta":
+            click.echo(event.text, nl=False)
+        elif event.answer is not None:
+            final = event.answer
+    click.echo()
+    assert final is not None
+    return final
+
+
+@cli.command()
+@click.option("-k", "k", type=click.IntRange(1, 50), help="How many passages to answer from.")
+@click.option("--from", "date_from", help="Only articles on or after this date.")
+@click.option("--to", "date_to", help="Only articles on or before this date.")
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@_with_llm_options
+@click.pass_obj
+@_errors_to_messages
+def chat(
+    engine: Engine,
+    k: int | None,
+    date_from: str | None,
+    date_to: str | None,
+    outlets: tuple[str, ...],
+    llm_url: str | None,
+    llm_model: str | None,
+    no_llm: bool,
+) -> None:
+    """Talk with the assistant: one question a line, follow-ups understood.
+
+    Reads questions from standard input; /clear forgets the conversation, /quit ends it."""
+    engine = _llm_settings(engine, llm_url, llm_model)
+    filters = _filters(date_from, date_to, outlets)
+    use_llm = False if no_llm else None
+    history: list[tuple[str, str]] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo("Ask about the news. /clear forgets the conversation, /quit ends it.")
+    while True:
+        if interactive:
+            click.echo("> ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/clear":
+            history.clear()
+            click.echo("(conversation cleared)")
+            continue
+        try:
+            answer = _stream_answer(
+                engine, question, history, filters=filters, k=k, use_llm=use_llm
+            )
+        except NewsAssistantError as error:
+            click.echo(f"error: {error}", err=True)
+            continue
+        if answer.standalone_question != question:
+            click.echo(f"(understood as: {answer.standalone_question})", err=True)
+        _print_sources(answer)
+        _print_notes(answer)
+        click.echo()
+        history.append((question, answer.text))
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -201,3 +202,26 @@ def test_dates_print_short_and_unknown_ones_as_they_are() -> None:
     assert format_date("2022-01-28") == "28 Jan 2022"
     assert format_date("") == ""
     assert re.fullmatch(r"\d{1,2} \w{3} \d{4}", format_date("2023-12-05"))
+
+
+def test_cli_ask_prints_the_answer_and_numbered_sources(small_engine: Any) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    storage = str(small_engine.settings.storage_dir)
+    result = CliRunner().invoke(cli, ["--storage", storage, "ask", LAVROV_QUESTION])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Lavrov said (TASS, 28 Jan 2022): “")
+    assert "\nSources:\n[1] Russia does not see its security guarantee proposals" in result.output
+    assert "verbal pledges in the 1990s not to expand NATO" in result.output.split("Sources:")[1]
+
+    refused = CliRunner().invoke(cli, ["--storage", storage, "ask", "Who won the 2018 World Cup?"])
+    assert refused.output.startswith(REFUSAL + "\n\nClosest articles:\n  - ")
+
+    as_json = CliRunner().invoke(
+        cli, ["--storage", storage, "ask", "--json", "--outlet", "TASS", LAVROV_QUESTION]
+    )
+    data = json.loads(as_json.output)
+    assert data["citations"][0]["source"] == "TASS"
+    assert data["citations"][0]["quote_start"] < data["citations"][0]["quote_end"]
