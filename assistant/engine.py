@@ -125,12 +125,15 @@ class Engine:
             evidence_score=draft.evidence_score,
             notes=notes,
         )
+        if generator is not None:
+            answer.mode = generator.mode
         if not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
+            if generator is not None:
+                notes.append("the articles found are too far from the question to ask the LLM")
             yield from _refuse(answer)
         elif generator is None:
             yield from _extractive(answer, draft)
         else:
-            answer.mode = generator.mode
             try:
                 evidence = Evidence(passages, self.sentence_vectors)
                 yield from _generate(answer, generator, evidence)
