@@ -502,7 +502,7 @@ def create_api(engine: Engine, settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["*"],  # Gradio's client sends headers of its own (x-gradio-*)
         allow_credentials=True,
     )
     app.add_middleware(FramePolicy, origins=list(settings.cors_origins))

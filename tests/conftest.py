@@ -148,6 +148,8 @@ XSS_ARTICLE = {
 def web_engine(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Any) -> Any:
     """An engine over the small corpus plus an article full of HTML/JS payloads."""
     from assistant.engine import Engine
+    from index.demo import demo_vectors_path
+    from index.embedding import VectorCache
     from index.pipeline import ingest
 
     extra = tmp_path_factory.mktemp("web-corpus") / "hostile.jsonl"
@@ -155,11 +157,13 @@ def web_engine(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, emb
     settings = make_settings(tmp_path_factory.mktemp("web-store"))
     engine = Engine(settings)
     engine.__dict__["embedder"] = embedder
+    cache = demo_vectors_path(embedder)  # the demo articles' vectors ship with the repo
     ingest(
         [small_corpus, extra],
         settings=settings,
         store=engine.store,
         embedder=embedder,
+        vector_cache=VectorCache.load(cache) if cache.exists() else None,
         progress=False,
     )
     return engine

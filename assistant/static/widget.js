@@ -29,7 +29,8 @@
     * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
     .bubble { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px;
       border-radius: 50%; border: 0; background: #2563eb; color: #fff; font-size: 26px;
-      cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+      cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000;
+      display: flex; align-items: center; justify-content: center; }
     .panel { position: fixed; right: 20px; bottom: 88px; width: min(380px, calc(100vw - 40px));
       height: min(560px, calc(100vh - 120px)); display: none; flex-direction: column;
       background: #fff; color: #111827; border-radius: 14px; overflow: hidden;
@@ -82,10 +83,27 @@
     }
   }
 
+  function chatIcon() {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 "
+      + "2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+    svg.append(path);
+    return svg;
+  }
+
   const host = el("div", { "data-news-assistant": "" });
   const root = host.attachShadow({ mode: "open" });
   root.append(el("style", { text: CSS }));
-  const bubble = el("button", { class: "bubble", type: "button", "aria-label": title, text: "💬" });
+  const bubble = el("button", { class: "bubble", type: "button", "aria-label": title,
+    title });
+  bubble.append(chatIcon());
   const log = el("div", { class: "log", role: "log", "aria-live": "polite" });
   const input = el("input", { type: "text", maxlength: "2000", placeholder: "Ask a question…",
     "aria-label": "Question" });
