@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,24 @@ class KeywordIndex:
         return np.asarray(bm25.get_scores(tokens), dtype=np.float32)
 
     def _save(self) -> None:
+        """Persist the index; a failure only costs a rebuild in the next process."""
+        try:
+            with self._folder_lock(fcntl.LOCK_EX):
+                self._write_folder()
+        except OSError as error:
+            log.warning("could not save the keyword index to %s: %s", self.directory, error)
+
+    @contextlib.contextmanager
+    def _folder_lock(self, mode: int) -> Iterator[None]:
+        """Several processes may save and load one folder: one writer at a time, and no
+        reader sees a folder half swapped."""
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.directory.with_name(self.directory.name + ".lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, mode)
+            yield
+
+    def _write_folder(self) -> None:
         tmp = self.directory.with_name(self.directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -110,30 +131,85 @@ class KeywordIndex:
         with (tmp / "records.jsonl").open("w", encoding="utf-8") as out:
             for r in self.records:
                 out.write(json.dumps([r.id, r.text, r.metadata], ensure_ascii=False) + "\n")
-        (tmp / "state.json").write_text(json.dumps({"fingerprint": self.fingerprint}))
-        # Replace the old folder only once the new one is whole.
+        state = {"fingerprint": self.fingerprint, "records": len(self.records)}
+        (tmp / "state.json").write_text(json.dumps(state))
+        _sync_tree(tmp)
+        # Replace the old folder only once the new one is whole and on disk. A crash between
+        # the two renames leaves no folder, which the next process rebuilds from Chroma.
         old = self.directory.with_name(self.directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():
             self.directory.rename(old)
         tmp.rename(self.directory)
+        _sync_dir(self.directory.parent)
         shutil.rmtree(old, ignore_errors=True)
 
     def load_persisted(self, expected: str) -> bool:
-        """Load the saved index if it was built from the state `expected`."""
+        """Load the saved index if it was built from the state `expected` and is whole."""
         try:
-            state = json.loads((self.directory / "state.json").read_text())
-            if state.get("fingerprint") != expected:
-                return False
-            with (self.directory / "records.jsonl").open(encoding="utf-8") as lines:
-                records = [ChunkRecord(*json.loads(line)) for line in lines]
-            bm25 = None
-            if records:
-                bm25 = bm25s.BM25.load(str(self.directory / "bm25"), show_progress=False)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            with self._folder_lock(fcntl.LOCK_SH):
+                records, bm25 = self._read_folder(expected)
+        except Exception as error:  # a derived index that fails to load is rebuilt, whatever
             log.info("keyword index at %s not usable (%s); rebuilding", self.directory, error)
             return False
         with self._lock:
             self.records, self._bm25, self.fingerprint = records, bm25, expected
             self._row = {r.id: i for i, r in enumerate(records)}
         return True
+
+    def _read_folder(self, expected: str) -> tuple[list[ChunkRecord], bm25s.BM25 | None]:
+        """The saved records and BM25 model; raises ValueError unless they are the state
+        `expected`, complete (a folder cut short by a crash or a full disk fails here)."""
+        state = json.loads((self.directory / "state.json").read_text())
+        if state.get("fingerprint") != expected:
+            raise ValueError("built from another state of the collection")
+        with (self.directory / "records.jsonl").open(encoding="utf-8") as lines:
+            records = [ChunkRecord(*json.loads(line)) for line in lines]
+        if len(records) != state.get("records", len(records)):
+            raise ValueError(f"{len(records)} records, {state['records']} saved")
+        if fingerprint([r.id for r in records], [r.metadata for r in records]) != expected:
+            raise ValueError("records do not match their fingerprint")
+        bm25 = None
+        if records:
+            bm25 = bm25s.BM25.load(str(self.directory / "bm25"), show_progress=False)
+            if int(getattr(bm25, "scores", {}).get("num_docs", len(records))) != len(records):
+                raise ValueError("the BM25 model does not match the records")
+        return records, bm25
+
+    def saved_fingerprint(self) -> str | None:
+        """The state the saved folder was built from; None when there is none to read."""
+        try:
+            with self._folder_lock(fcntl.LOCK_SH):
+                state = json.loads((self.directory / "state.json").read_text())
+            return str(state["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def check_persisted(self, expected: str) -> str | None:
+        """Why the saved folder cannot serve as the state `expected`, or None when it can."""
+        try:
+            with self._folder_lock(fcntl.LOCK_SH):
+                self._read_folder(expected)
+        except FileNotFoundError as error:
+            return f"missing ({Path(error.filename or self.directory).name})"
+        except Exception as error:
+            return str(error) or type(error).__name__
+        return None
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file under `folder`, and the folders, so a power cut keeps them whole."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        _sync_dir(path)
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -18,7 +18,9 @@ from index.errors import LoadIssue
 from index.loaders import load_paths
 from index.store import ChunkStore
 
-_BATCH_CHUNKS = 256
+# Chunks are written every few model batches (256 at the default batch size): often enough that
+# a crash loses little embedding work, seldom enough that Chroma's per-call cost stays small.
+_MODEL_BATCHES_PER_WRITE = 8
 
 
 @dataclass
@@ -27,6 +29,7 @@ class IngestReport:
 
     added: int = 0
     updated: int = 0
+    repaired: int = 0  # stored incompletely by an interrupted ingest, and written again
     unchanged: int = 0
     duplicates: int = 0
     chunks_written: int = 0
@@ -39,8 +42,9 @@ class IngestReport:
         return len(self.issues)
 
     def summary(self) -> str:
+        repaired = f"{self.repaired} repaired, " if self.repaired else ""
         return (
-            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.added} added, {self.updated} updated, {repaired}{self.unchanged} unchanged, "
             f"{self.duplicates} duplicates skipped, {self.skipped} bad records skipped; "
             f"{self.chunks_written} chunks written in {self.seconds:.1f}s"
         )
@@ -49,6 +53,7 @@ class IngestReport:
         return {
             "added": self.added,
             "updated": self.updated,
+            "repaired": self.repaired,
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
             "skipped": self.skipped,
@@ -74,16 +79,12 @@ def embedding_text(article: Article, chunk: Chunk) -> str:
     return f"{article.title}\n{chunk.text}"
 
 
-def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+def article_metadata(article: Article) -> dict[str, Any]:
+    """What every chunk of an article carries; the hashes read the whole body, so once only."""
     return {
         "article_id": article.id,
         "article_hash": article.content_hash,
         "body_hash": article.body_hash,
-        "chunk": chunk.index,
-        "n_chunks": n_chunks,
-        "start": chunk.start,
-        "end": chunk.end,
-        "tokens": chunk.tokens,
         "title": article.title,
         "source": article.source,
         "published": article.published,
@@ -91,6 +92,20 @@ def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, A
         "url": article.url,
         "author": article.author,
         "category": article.category,
+    }
+
+
+def chunk_metadata(
+    article: Article, chunk: Chunk, n_chunks: int, *, shared: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A chunk's metadata; pass `shared` (from `article_metadata`) for each chunk of a long one."""
+    return {
+        **(shared if shared is not None else article_metadata(article)),
+        "chunk": chunk.index,
+        "n_chunks": n_chunks,
+        "start": chunk.start,
+        "end": chunk.end,
+        "tokens": chunk.tokens,
     }
 
 
@@ -137,12 +152,14 @@ def ingest(
 ) -> IngestReport:
     """Ingest every article under `paths`; re-running on the same input does no work."""
     started = time.perf_counter()
+    store.begin_writes()
     report = IngestReport()
     articles = dedupe(load_paths(paths, fmt=fmt, fields=fields), report)
     cache = vector_cache or VectorCache()
     bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
     pending: list[tuple[Article, list[Chunk]]] = []
     replace: list[str] = []
+    write_every = settings.embed_batch_size * _MODEL_BATCHES_PER_WRITE
 
     def flush() -> None:
         report.chunks_written += _write(
@@ -174,10 +191,13 @@ def ingest(
             if state is None:
                 report.added += 1
             else:
-                report.updated += 1
+                if state.article_hash == article.content_hash:
+                    report.repaired += 1
+                else:
+                    report.updated += 1
                 replace.append(article.id)
             pending.append((article, chunk_article(article, embedder=embedder, settings=settings)))
-            if sum(len(chunks) for _, chunks in pending) >= _BATCH_CHUNKS:
+            if sum(len(chunks) for _, chunks in pending) >= write_every:
                 flush()
     if pending or replace:
         flush()
@@ -200,12 +220,17 @@ def _write(
     documents: list[str] = []
     metadatas: list[dict[str, Any]] = []
     for article, chunks in pending:
+        shared = article_metadata(article)
         for chunk in chunks:
             ids.append(chunk_id(article, chunk))
             texts.append(embedding_text(article, chunk))
             documents.append(chunk.text)
-            metadatas.append(chunk_metadata(article, chunk, len(chunks)))
-    vectors = cache.embed_with_cache(embedder, texts)
+            metadatas.append(chunk_metadata(article, chunk, len(chunks), shared=shared))
+    # Boilerplate repeated within an article, or across a feed's copies, is embedded once.
+    unique = list(dict.fromkeys(texts))
+    unique_vectors = cache.embed_with_cache(embedder, unique)
+    row = {text: i for i, text in enumerate(unique)}
+    vectors = unique_vectors[[row[text] for text in texts]]
     store.write(
         ids=ids, vectors=vectors, documents=documents, metadatas=metadatas, replace_articles=replace
     )
@@ -214,6 +239,7 @@ def _write(
 
 def delete_articles(article_ids: list[str], *, store: ChunkStore) -> int:
     """Delete articles by id; the keyword index follows."""
+    store.begin_writes()
     removed = store.delete_articles(article_ids)
     store.sync_keyword_index(force=True)
     return removed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +21,10 @@ from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 log = logging.getLogger(__name__)
 
 _PAGE = 2000
+# chromadb's HTTP client waits for ever by default; a hung server must not hang the app.
+_SERVER_CONNECT_SECONDS = 5.0
+_SERVER_READ_SECONDS = 120.0
+LOCK_FILE = ".news-assistant.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +34,11 @@ class ArticleState:
     article_hash: str
     expected_chunks: int
     found_chunks: int
+    one_version: bool = True  # one article_hash and n_chunks, chunk indexes 0..n-1 at most once
 
     @property
     def complete(self) -> bool:
-        return self.found_chunks == self.expected_chunks
+        return self.one_version and self.found_chunks == self.expected_chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +47,102 @@ class DenseHit:
     similarity: float
 
 
+class _FolderLock:
+    """An advisory lock on an embedded Chroma folder, shared by readers, exclusive for a writer.
+
+    Embedded Chroma keeps its vector index in the memory of the process that opened it: a
+    second process would read stale vectors, or fail, after the first one writes. The kernel
+    drops the lock when its process dies, so a crash never leaves a stale lock behind."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._file = (folder / LOCK_FILE).open("a+")
+        self._mode = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_folder(cls, folder: Path) -> _FolderLock:
+        """One lock object per folder and process: stores of one process share it."""
+        key = folder.resolve()
+        with _FOLDER_LOCKS_GUARD:
+            if key not in _FOLDER_LOCKS:
+                _FOLDER_LOCKS[key] = cls(key)
+            return _FOLDER_LOCKS[key]
+
+    def shared(self) -> None:
+        with self._lock:
+            if self._mode:
+                return
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreUnavailableError(
+                    f"Chroma folder {self.folder} is being written by another process"
+                    f"{self._owner()}; wait for it to finish, or share the data through a "
+                    f"Chroma server (`chroma run --path {self.folder}`, then set chroma_host)"
+                ) from None
+            self._mode = fcntl.LOCK_SH
+
+    def exclusive(self) -> None:
+        with self._lock:
+            if self._mode == fcntl.LOCK_EX:
+                return
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Linux drops the shared lock when an upgrade fails; take it back.
+                self._mode = 0
+                try:
+                    fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    self._mode = fcntl.LOCK_SH
+                except BlockingIOError:
+                    pass
+                raise StoreUnavailableError(
+                    f"cannot write Chroma folder {self.folder}: another process has it open"
+                    f"{self._owner()} (the app, or another ingest); embedded Chroma serves one "
+                    "process at a time while it is written. Stop the other process, or share the "
+                    f"data through a Chroma server (`chroma run --path {self.folder}`, then set "
+                    "chroma_host)"
+                ) from None
+            self._mode = fcntl.LOCK_EX
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(str(os.getpid()))
+            self._file.flush()
+
+    def _owner(self) -> str:
+        try:
+            pid = (self.folder / LOCK_FILE).read_text().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
+
+
+_FOLDER_LOCKS: dict[Path, _FolderLock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()
+
+
 def _client(settings: Settings) -> Any:
     import chromadb
+    import httpx
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.chroma_host:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
             )
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if isinstance(session, httpx.Client):
+                session.timeout = httpx.Timeout(
+                    _SERVER_READ_SECONDS, connect=_SERVER_CONNECT_SECONDS
+                )
+            return client
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except StoreUnavailableError:
+        raise
     except Exception as error:
         raise StoreUnavailableError(f"cannot open Chroma ({_where(settings)}): {error}") from error
 
@@ -66,11 +158,22 @@ class ChunkStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._folder_lock: _FolderLock | None = None
+        if not settings.chroma_host:
+            settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            self._folder_lock = _FolderLock.for_folder(settings.chroma_dir)
+            self._folder_lock.shared()
         self._client = _client(settings)
         self._collection: Any = None
+        self._max_batch: int | None = None
         self.keyword = KeywordIndex(settings.keyword_dir / settings.collection)
         self._synced_at = 0.0
         self._sync_lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        """The Chroma this store uses, in words: a server's address or a folder."""
+        return _where(self.settings)
 
     @property
     def collection(self) -> Any:
@@ -84,26 +187,47 @@ class ChunkStore:
             )
         return self._collection
 
-    def _call(self, action: Any) -> Any:
-        """Run a Chroma call, turning connection failures into one clear error."""
-        try:
-            return action()
-        except StoreUnavailableError:
-            raise
-        except Exception as error:
-            if _is_connection_error(error):
-                self._collection = None
-                raise StoreUnavailableError(
-                    f"Chroma is unavailable ({_where(self.settings)}): {error}"
-                ) from error
-            raise
+    def _call(self, action: Callable[..., Any]) -> Any:
+        """Run a Chroma call, turning connection failures into one clear error.
+
+        The collection handle is dropped on failure, so the next call fetches it again from a
+        server that came back (and a collection made anew there gets its new id)."""
+        for attempt in (1, 2):
+            try:
+                return action()
+            except StoreUnavailableError:
+                raise
+            except Exception as error:
+                if _is_connection_error(error):
+                    self._collection = None
+                    raise StoreUnavailableError(
+                        f"Chroma is unavailable ({self.where}): {error}"
+                    ) from error
+                if attempt == 1 and _is_missing_collection(error):
+                    self._collection = None
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def begin_writes(self) -> None:
+        """Take an embedded folder for writing (it must not be open in another process).
+
+        Every write does this; a writer calls it first so that a clash shows before any work."""
+        if self._folder_lock is not None:
+            self._folder_lock.exclusive()
+
+    @property
+    def max_batch(self) -> int:
+        """The most records Chroma takes in one call."""
+        if self._max_batch is None:
+            self._max_batch = int(self._call(lambda: self._client.get_max_batch_size()))
+        return self._max_batch
 
     def count(self) -> int:
         return int(self._call(lambda: self.collection.count()))
 
     def article_states(self, article_ids: Sequence[str]) -> dict[str, ArticleState]:
-        states: dict[str, ArticleState] = {}
-        found: dict[str, int] = {}
+        seen: dict[str, tuple[set[str], set[int], list[int]]] = {}
         for start in range(0, len(article_ids), 500):
             batch = list(article_ids[start : start + 500])
             got = self._call(
@@ -112,13 +236,20 @@ class ChunkStore:
                 )
             )
             for meta in got["metadatas"]:
-                aid = str(meta["article_id"])
-                found[aid] = found.get(aid, 0) + 1
-                states[aid] = ArticleState(str(meta["article_hash"]), int(meta["n_chunks"]), 0)
-        return {
-            aid: ArticleState(s.article_hash, s.expected_chunks, found[aid])
-            for aid, s in states.items()
-        }
+                hashes, totals, indexes = seen.setdefault(
+                    str(meta["article_id"]), (set(), set(), [])
+                )
+                hashes.add(str(meta["article_hash"]))
+                totals.add(int(meta["n_chunks"]))
+                indexes.append(int(meta["chunk"]))
+        states = {}
+        for aid, (hashes, totals, indexes) in seen.items():
+            expected = max(totals)
+            one_version = (
+                len(hashes) == 1 and len(totals) == 1 and sorted(indexes) == list(range(expected))
+            )
+            states[aid] = ArticleState(min(hashes), expected, len(indexes), one_version)
+        return states
 
     def articles_with_body(self, body_hashes: Sequence[str]) -> dict[str, str]:
         """Body hash -> id of an article already stored with that body."""
@@ -144,36 +275,63 @@ class ChunkStore:
         metadatas: Sequence[dict[str, Any]],
         replace_articles: Iterable[str] = (),
     ) -> None:
-        """Remove the old chunks of `replace_articles`, then upsert these chunks."""
-        replace = sorted(set(replace_articles))
-        if replace:
-            self._delete_where({"article_id": {"$in": replace}})
-        if ids:
+        """Upsert these chunks, then delete what is left of older versions of `replace_articles`.
+
+        Upserting first keeps every article searchable while it is replaced. A crash between
+        the steps leaves chunks of two versions of an article, which `article_states` reports
+        as incomplete, so that the next ingest writes the article again."""
+        self.begin_writes()
+        step = self.max_batch
+        for start in range(0, len(ids), step):
+            end = start + step
             self._call(
-                lambda: self.collection.upsert(
-                    ids=list(ids),
-                    embeddings=vectors,
-                    documents=list(documents),
-                    metadatas=list(metadatas),
+                lambda start=start, end=end: self.collection.upsert(
+                    ids=list(ids[start:end]),
+                    embeddings=vectors[start:end],
+                    documents=list(documents[start:end]),
+                    metadatas=list(metadatas[start:end]),
                 )
             )
+        replace = sorted(set(replace_articles))
+        if replace:
+            written = set(ids)
+            old = self.chunk_ids_where({"article_id": {"$in": replace}})
+            self.delete_chunks([chunk_id for chunk_id in old if chunk_id not in written])
+
+    def chunk_ids_where(self, where: dict[str, Any]) -> list[str]:
+        got = self._call(lambda: self.collection.get(where=where, include=[]))
+        return list(got["ids"])
+
+    def existing_chunks(self, chunk_ids: Sequence[str]) -> list[str]:
+        """Those of these chunk ids that Chroma holds."""
+        found: list[str] = []
+        for start in range(0, len(chunk_ids), _PAGE):
+            batch = list(chunk_ids[start : start + _PAGE])
+            found += self._call(lambda batch=batch: self.collection.get(ids=batch, include=[]))[
+                "ids"
+            ]
+        return found
 
     def delete_articles(self, article_ids: Sequence[str]) -> int:
         """Delete every chunk of these articles; returns how many chunks went."""
         if not article_ids:
             return 0
-        where = {"article_id": {"$in": list(article_ids)}}
-        got = self._call(lambda: self.collection.get(where=where, include=[]))
-        self._delete_where(where)
-        return len(got["ids"])
+        self.begin_writes()
+        removed = 0
+        for start in range(0, len(article_ids), 500):
+            batch = list(article_ids[start : start + 500])
+            chunk_ids = self.chunk_ids_where({"article_id": {"$in": batch}})
+            self.delete_chunks(chunk_ids)
+            removed += len(chunk_ids)
+        return removed
 
     def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        self.begin_writes()
         for start in range(0, len(chunk_ids), _PAGE):
             batch = list(chunk_ids[start : start + _PAGE])
             self._call(lambda batch=batch: self.collection.delete(ids=batch))
-
-    def _delete_where(self, where: dict[str, Any]) -> None:
-        self._call(lambda: self.collection.delete(where=where))
 
     def dense_search(
         self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None
@@ -208,6 +366,22 @@ class ChunkStore:
         ids, metas, docs = self._page(include=["metadatas", "documents"])
         return [ChunkRecord(i, d, dict(m)) for i, m, d in zip(ids, metas, docs, strict=True)]
 
+    def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vector of each of these chunks that has one."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(chunk_ids), _PAGE):
+            batch = list(chunk_ids[start : start + _PAGE])
+            got = self._call(
+                lambda batch=batch: self.collection.get(ids=batch, include=["embeddings"])
+            )
+            vectors = got["embeddings"]
+            if vectors is None:
+                continue
+            for chunk_id, vector in zip(got["ids"], vectors, strict=True):
+                if vector is not None:
+                    found[chunk_id] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def _page(self, *, include: list[str]) -> tuple[list[str], list[dict[str, Any]], list[str]]:
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
@@ -226,6 +400,11 @@ class ChunkStore:
                 return ids, metas, docs
             offset += _PAGE
 
+    def chroma_fingerprint(self) -> str:
+        """Names the state of the collection the keyword index must have been built from."""
+        ids, metas = self.iter_metadata()
+        return fingerprint(ids, metas)
+
     def sync_keyword_index(self, *, force: bool = False) -> bool:
         """Bring the keyword index in step with Chroma; returns True if it had to change.
 
@@ -234,19 +413,27 @@ class ChunkStore:
             now = time.monotonic()
             if not force and now - self._synced_at < self.settings.keyword_sync_seconds:
                 return False
-            ids, metas = self.iter_metadata()
-            state = fingerprint(ids, metas)
+            state = self.chroma_fingerprint()
             self._synced_at = now
             if state == self.keyword.fingerprint:
                 return False
             if self.keyword.load_persisted(state):
                 return True
-            records = self.all_records()
-            # Chroma may have changed between the two reads; name the state we indexed.
-            self.keyword.rebuild(
-                records, fingerprint([r.id for r in records], [r.metadata for r in records])
-            )
+            self._rebuild_keyword_index()
             return True
+
+    def rebuild_keyword_index(self) -> None:
+        """Index Chroma's chunks anew, whatever the persisted keyword index holds."""
+        with self._sync_lock:
+            self._rebuild_keyword_index()
+            self._synced_at = time.monotonic()
+
+    def _rebuild_keyword_index(self) -> None:
+        records = self.all_records()
+        # Chroma may have changed between two reads; name the state that was indexed.
+        self.keyword.rebuild(
+            records, fingerprint([r.id for r in records], [r.metadata for r in records])
+        )
 
     def outlets(self) -> list[tuple[str, int]]:
         """Outlet names in the corpus with their article counts, most first."""
@@ -260,8 +447,19 @@ class ChunkStore:
 
 
 def _is_connection_error(error: Exception) -> bool:
+    import httpx
+
+    if isinstance(error, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
     text = f"{type(error).__name__} {error}".lower()
     return any(
         word in text
         for word in ("connect", "connection", "timeout", "unavailable", "refused", "could not")
     )
+
+
+def _is_missing_collection(error: Exception) -> bool:
+    """A collection handle that outlived its collection (a server restarted on a new folder)."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(error, NotFoundError) or "does not exist" in str(error).lower()
