@@ -23,6 +23,7 @@ from index.loaders import FIELDS, FORMATS
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PARTIAL = 3  # some input records were bad; the good ones went in
+EXIT_INCONSISTENT = 4  # `check` found errors that remain
 
 
 def _errors_to_messages(command: F) -> F:
@@ -395,6 +396,51 @@ def delete(engine: Engine, article_ids: tuple[str, ...]) -> None:
     if not removed:
         raise click.ClickException(f"no article with id {', '.join(article_ids)}")
     click.echo(f"deleted {removed} chunks of {len(article_ids)} article(s)")
+
+
+@cli.command()
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Delete the chunks of broken articles and rebuild the keyword index from Chroma.",
+)
+@click.option("--no-vectors", is_flag=True, help="Do not read every vector (faster).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_errors_to_messages
+def check(engine: Engine, repair: bool, no_vectors: bool, as_json: bool) -> None:
+    """Check that every article is stored whole and the keyword index matches Chroma.
+
+    With --repair, an article left incomplete by an interrupted ingest loses its chunks (ingest
+    the same files again to put it back) and the keyword index is rebuilt from Chroma.
+    Exits 4 when errors remain."""
+    from index.check import check_store, repair_store
+
+    report = check_store(engine.store, vectors=not no_vectors)
+    repaired = repair_store(engine.store, report) if repair and not report.ok else None
+    final = repaired.after if repaired else report
+    if as_json:
+        out = report.as_dict()
+        if repaired:
+            out["repair"] = repaired.as_dict()
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(str(problem), err=True)
+        click.echo(report.summary())
+        if repaired:
+            click.echo(
+                f"repaired: deleted {repaired.deleted_chunks} chunks of "
+                f"{len(repaired.deleted_articles)} article(s)"
+                + (", rebuilt the keyword index" if repaired.keyword_rebuilt else "")
+            )
+            if repaired.deleted_articles:
+                click.echo("ingest the same files again to put these articles back:")
+                for article_id in repaired.deleted_articles:
+                    click.echo(f"  {article_id}")
+            click.echo(f"after repair: {final.summary()}")
+    if not final.ok:
+        sys.exit(EXIT_INCONSISTENT)
 
 
 @cli.command()
