@@ -1,0 +1,304 @@
+"""The store on embedded Chroma and on a real `chroma run` server; outages of the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assistant.engine import Engine
+from index import store as store_module
+from index.check import check_store, repair_store
+from index.config import Settings
+from index.errors import StoreUnavailableError
+from index.keyword import fingerprint
+from index.pipeline import delete_articles, ingest
+from index.store import ChunkStore
+
+from .conftest import TASS, free_port, make_settings
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+class ChromaServer:
+    """`chroma run` on a loopback port, over a folder; can be stopped and started again."""
+
+    def __init__(self, path: Path, port: int | None = None) -> None:
+        self.path = path
+        self.port = port or free_port()
+        self.log = path.with_name(path.name + ".log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChromaServer:
+        assert CHROMA.exists(), f"no `chroma` command next to {sys.executable}"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    CHROMA,
+                    "run",
+                    "--path",
+                    self.path,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                httpx.get(
+                    f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1
+                ).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"chroma run did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def settings(self, storage: Path, **changes: Any) -> Settings:
+        """Settings for a store on this server, with its own collection and keyword folder."""
+        return make_settings(
+            storage,
+            chroma_host="127.0.0.1",
+            chroma_port=self.port,
+            collection=f"t-{uuid.uuid4().hex[:12]}",
+            **changes,
+        )
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "db").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh store: an embedded Chroma folder, or a collection on the server."""
+    if request.param == "embedded":
+        return make_settings(tmp_path / "storage")
+    server: ChromaServer = request.getfixturevalue("chroma_server")
+    return server.settings(tmp_path / "storage")
+
+
+def _engine(settings: Settings, embedder: Any) -> Engine:
+    engine = Engine(settings)
+    engine.__dict__["embedder"] = embedder
+    return engine
+
+
+def _feed(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _short(number: int, text: str) -> dict[str, Any]:
+    return {"id": f"short-{number}", "title": f"Short report {number}", "body": text}
+
+
+ROWS = [
+    _short(1, "The Tallinn tram line will open in May, the city transport office said."),
+    _short(2, "Wheat prices in Kansas fell for a third week as the harvest came in early."),
+]
+
+
+def _ingest(paths: list[Path], engine: Engine) -> Any:
+    return ingest(
+        paths,
+        settings=engine.settings,
+        store=engine.store,
+        embedder=engine.embedder,
+        progress=False,
+    )
+
+
+def _in_step(store: ChunkStore) -> None:
+    store.sync_keyword_index(force=True)
+    ids, metas = store.iter_metadata()
+    assert store.keyword.fingerprint == fingerprint(ids, metas)
+    assert sorted(r.id for r in store.keyword.records) == sorted(ids)
+
+
+def test_ingest_update_delete_and_search(
+    store_settings: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    engine = _engine(store_settings, embedder)
+    feed = _feed(tmp_path / "feed.jsonl", ROWS)
+    first = _ingest([feed, TASS], engine)
+    assert (first.added, first.updated) == (3, 0)
+    assert engine.store.count() == first.chunks_written
+    again = _ingest([feed, TASS], engine)
+    assert (again.added, again.unchanged, again.chunks_written) == (0, 3, 0)
+
+    top = engine.search("What did Lavrov say about NATO expansion?", k=3)
+    assert any("verbal pledges in the 1990s not to expand NATO" in p.text for p in top)
+
+    _feed(feed, [ROWS[0], {**ROWS[1], "body": "Barley prices in Kansas rose sharply on Monday."}])
+    changed = _ingest([feed], engine)
+    assert (changed.updated, changed.unchanged) == (1, 1)
+    assert engine.search("barley prices Kansas", k=1)[0].text.startswith("Barley prices")
+
+    removed = delete_articles([top[0].article_id], store=engine.store)
+    assert removed >= 3
+    assert all(p.source != "TASS" for p in engine.search("Lavrov NATO pledges", k=5))
+    _in_step(engine.store)
+    assert check_store(engine.store).ok
+
+
+def test_check_and_repair_of_an_incomplete_article(
+    store_settings: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    engine = _engine(store_settings, embedder)
+    _ingest([TASS], engine)
+    store = engine.store
+    ids = sorted(store.chunk_ids_where({"source": "TASS"}))
+    store.delete_chunks(ids[:1])
+    report = check_store(store)
+    assert sorted(p.kind for p in report.errors) == ["incomplete article", "keyword index"]
+    assert repair_store(store, report).after.ok
+    assert store.count() == 0
+    assert _ingest([TASS], engine).added == 1
+    assert check_store(store).ok
+
+
+def test_a_second_process_follows_writes_through_the_keyword_sync(
+    store_settings: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    writer = _engine(store_settings, embedder)
+    _ingest([_feed(tmp_path / "a.jsonl", ROWS[:1])], writer)
+    # On a server, another app process has its own keyword folder; embedded, it shares one.
+    other = store_settings.with_changes(storage_dir=tmp_path / "reader")
+    reader = _engine(other if store_settings.chroma_host else store_settings, embedder)
+    assert reader.search("Tallinn tram", k=1)[0].title == "Short report 1"
+    _ingest([_feed(tmp_path / "b.jsonl", ROWS[1:])], writer)
+    assert reader.search("wheat prices Kansas", k=1)[0].title == "Short report 2"
+    _in_step(reader.store)
+
+
+def test_searches_in_flight_survive_an_ingest(
+    store_settings: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    engine = _engine(store_settings, embedder)
+    _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
+    batch = [
+        _short(10 + n, f"Report {n}: the harbour in Quito moved {n + 3} thousand crates this week.")
+        for n in range(40)
+    ]
+    feed = _feed(tmp_path / "batch.jsonl", batch)
+    errors: list[BaseException] = []
+    answered = [0]
+    done = threading.Event()
+
+    def client() -> None:
+        while not done.is_set():
+            try:
+                assert engine.search("wheat prices Kansas", k=3)
+                answered[0] += 1
+            except BaseException as error:  # every failure counts
+                errors.append(error)
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        report = _ingest([feed], engine)
+    finally:
+        done.set()
+        for thread in clients:
+            thread.join(timeout=60)
+    assert not errors, errors[:3]
+    assert report.added == 40 and answered[0] > 0
+    assert engine.search("harbour Quito crates", k=1)[0].title.startswith("Short report")
+
+
+# Outages: the server stops, hangs, and comes back.
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path / "db").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.chroma_server
+def test_search_fails_clearly_while_the_server_is_down_and_recovers(
+    own_server: ChromaServer, embedder: Any, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_api
+
+    engine = _engine(own_server.settings(tmp_path / "storage"), embedder)
+    _ingest([TASS], engine)
+    question = "What did Lavrov say about NATO expansion?"
+    assert engine.search(question, k=1)[0].source == "TASS"
+    http = TestClient(create_api(engine))
+    assert http.post("/api/search", json={"question": question}).status_code == 200
+
+    own_server.stop()
+    where = f"server at 127.0.0.1:{own_server.port}"
+    with pytest.raises(StoreUnavailableError, match=where):
+        engine.search(question, k=1)
+    with pytest.raises(StoreUnavailableError, match=where):
+        engine.store.count()
+    down = http.post("/api/search", json={"question": question})
+    assert down.status_code == 503
+    assert down.json()["error"]["type"] == "store_unavailable"
+    assert where in down.json()["error"]["message"]
+    assert http.get("/api/health").status_code == 503
+    with pytest.raises(StoreUnavailableError, match="cannot open Chroma"):
+        _ = _engine(engine.settings, embedder).store  # a process starting meanwhile
+
+    own_server.start()  # the same port and folder
+    assert engine.search(question, k=1)[0].source == "TASS"  # the same engine object
+    assert http.post("/api/search", json={"question": question}).status_code == 200
+    assert http.get("/api/health").json()["status"] == "ok"
+    assert check_store(engine.store).ok
+
+
+@pytest.mark.chroma_server
+def test_a_hung_server_times_out_instead_of_hanging_the_app(
+    own_server: ChromaServer, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "_SERVER_READ_SECONDS", 1.0)
+    engine = _engine(own_server.settings(tmp_path / "storage"), embedder)
+    _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
+    assert own_server.process is not None
+    os.kill(own_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="unavailable"):
+            engine.search("Tallinn tram", k=1)
+        assert time.monotonic() - started < 10
+    finally:
+        os.kill(own_server.process.pid, signal.SIGCONT)
+    assert engine.search("Tallinn tram", k=1)[0].title == "Short report 1"
