@@ -52,7 +52,8 @@ class Settings(BaseSettings):
 
     llm_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://host/v1.")
     llm_model: str = "default"
-    llm_api_key: str | None = None
+    # Secrets stay out of repr() and str(), and so out of logs and test failure reports.
+    llm_api_key: str | None = Field(None, repr=False)
     llm_timeout: float = Field(120.0, gt=0)
     llm_max_tokens: int = Field(512, ge=16, le=8192, description="Longest generated answer.")
     # Below this evidence score (0.7 x cosine of question and best sentence + 0.3 x keyword
@@ -64,8 +65,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Other sites allowed to call the API; empty: none."
     )
-    api_token: str | None = Field(None, description="Bearer token required on /api and /v1.")
-    ui_auth: str | None = Field(None, description="'user:password' login for the web UI.")
+    api_token: str | None = Field(
+        None, repr=False, description="Bearer token required on /api and /v1."
+    )
+    ui_auth: str | None = Field(
+        None, repr=False, description="'user:password' login for the web UI."
+    )
 
     @field_validator("collection")
     @classmethod
