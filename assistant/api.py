@@ -36,9 +36,9 @@ MAX_TURN = 20_000
 MAX_TURNS = 40
 
 
-def answer_mode(settings: Settings) -> str:
-    """How answers are written: "extractive", or "llm:<model>" when an LLM is configured."""
-    return f"llm:{settings.llm_model}" if settings.llm_url else "extractive"
+def answer_mode(engine: Engine) -> str:
+    """How answers are written by default: "extractive", or "llm:<model>" with an LLM."""
+    return engine.generator.mode if engine.generator else "extractive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConfigError)
     async def _config(request: Request, error: ConfigError) -> JSONResponse:
-        return _error(500, "config_error", str(error))
+        # Raised per request when it asks for what is not set up, e.g. use_llm without an LLM.
+        return _error(400, "config_error", str(error))
 
     @app.exception_handler(NewsAssistantError)
     async def _other(request: Request, error: NewsAssistantError) -> JSONResponse:
@@ -340,7 +341,7 @@ def build_router(engine: Engine, settings: Settings) -> APIRouter:
     @router.get("/api/health", response_model=HealthResponse, tags=["api"])
     def health() -> JSONResponse:
         """Whether the store answers, what it holds, and how answers are written."""
-        mode = answer_mode(settings)
+        mode = answer_mode(engine)
         try:
             summary = summarise_corpus(engine)
         except StoreUnavailableError as error:

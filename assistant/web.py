@@ -166,7 +166,7 @@ def _highlighted(passage: str, quote: str, start: int | None) -> str:
 
 
 def render_card(
-    *, ident: str, number: int, passage: Passage, quote: str, quote_at: int | None, open_: bool
+    *, ident: str, label: str, passage: Passage, quote: str, quote_at: int | None, open_: bool
 ) -> str:
     meta = " · ".join(
         x
@@ -196,7 +196,7 @@ def render_card(
     body = _highlighted(passage.text, quote, quote_at).replace("\n", "<br>")
     return (
         f'<details class="na-card" id="{ident}"{" open" if open_ else ""}>'
-        f'<summary><span class="na-num">[{number}]</span> '
+        f'<summary><span class="na-num">{_esc(label)}</span> '
         f'<span class="na-title">{_esc(passage.title or "(untitled)")}</span></summary>'
         f'<div class="na-meta">{meta}</div><p class="na-passage">{body}</p>{link}</details>'
     )
@@ -207,7 +207,7 @@ def _citation_card(turn: int, citation: Citation, *, open_: bool) -> str:
     offset = citation.quote_start - p.start
     return render_card(
         ident=card_id(turn, citation.number),
-        number=citation.number,
+        label=f"[{citation.number}]",
         passage=p,
         quote=citation.quote,
         quote_at=offset if 0 <= offset <= len(p.text) else None,
@@ -228,7 +228,7 @@ def render_sources(turns: Sequence[ChatTurn], hits: SearchHits | None = None) ->
             parts.append(
                 render_card(
                     ident=f"na-hit-{rank}",
-                    number=rank,
+                    label=f"{rank}.",
                     passage=p,
                     quote="",
                     quote_at=None,
@@ -245,7 +245,7 @@ def render_sources(turns: Sequence[ChatTurn], hits: SearchHits | None = None) ->
             parts += [
                 render_card(
                     ident=f"na-near-{rank}",
-                    number=rank,
+                    label="•",
                     passage=p,
                     quote="",
                     quote_at=None,
@@ -295,7 +295,7 @@ def _header(engine: Engine) -> tuple[str, list[str], list[str]]:
         texts = [r.text for r in engine.store.keyword.records]
     except NewsAssistantError as error:
         return f'<p class="na-error">{_esc(str(error))}</p>', [], []
-    mode = answer_mode(engine.settings)
+    mode = answer_mode(engine)
     span = (
         f", {_esc(summary.first_date)} to {_esc(summary.last_date)}"
         if summary.first_date and summary.last_date
@@ -304,7 +304,7 @@ def _header(engine: Engine) -> tuple[str, list[str], list[str]]:
     mode_text = (
         "extractive: sentences quoted from the articles"
         if mode == "extractive"
-        else f"written by {_esc(engine.settings.llm_model)}, with checked citations"
+        else f"written by {_esc(mode.removeprefix('llm:'))}, with checked citations"
     )
     line = (
         f'<div class="na-header"><h1>News Assistant</h1><p>{summary.articles} articles '
@@ -325,6 +325,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         date_from: str,
         date_to: str,
         chosen: list[str] | None,
+        use_llm: bool = True,
     ) -> Iterator[tuple[str, str, list[ChatTurn], str]]:
         question = (question or "").strip()
         if not question:
@@ -336,7 +337,10 @@ def build_ui(engine: Engine) -> gr.Blocks:
             filters = ui_filters(date_from, date_to, chosen)
             history = [(t.question, t.answer.text) for t in turns[:-1] if t.answer is not None]
             yield render_chat(turns), render_sources(turns[:-1]), turns, ""
-            for event in engine.ask_stream(turn.question, history=history, filters=filters):
+            stream = engine.ask_stream(
+                turn.question, history=history, filters=filters, use_llm=None if use_llm else False
+            )
+            for event in stream:
                 if event.kind == "delta":
                     turn.text += event.text
                     yield render_chat(turns), render_sources(turns[:-1]), turns, ""
@@ -437,6 +441,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     chosen = gr.Dropdown(
                         choices=outlets, multiselect=True, label="Outlets", value=[]
                     )
+                use_llm = gr.Checkbox(
+                    value=True,
+                    label=f"Write answers with {answer_mode(engine).removeprefix('llm:')}"
+                    " (off: quote the articles)",
+                    visible=engine.generator is not None,
+                    elem_id="na-use-llm",
+                )
             with gr.Column(scale=2):
                 sources = gr.HTML(
                     render_sources([]), elem_id="na-sources", max_height=760, padding=True
@@ -444,7 +455,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
         inputs = [question, turns, date_from, date_to, chosen]
         outputs = [chat, sources, turns, question]
         for trigger in (ask.click, question.submit):
-            trigger(respond, inputs, outputs, api_visibility="private", show_progress="hidden")
+            trigger(
+                respond,
+                [*inputs, use_llm],
+                outputs,
+                api_visibility="private",
+                show_progress="hidden",
+            )
         search.click(search_only, inputs, [sources], api_visibility="private")
         clear_button.click(clear, None, outputs, api_visibility="private")
         gr.api(api_ask, api_name="ask")

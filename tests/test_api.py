@@ -131,6 +131,12 @@ def test_ask_takes_history_and_refuses_what_the_corpus_does_not_hold(api: httpx.
     assert body["citations"] == []
 
 
+def test_asking_for_an_llm_that_is_not_configured_is_a_400(api: httpx.Client) -> None:
+    response = api.post("/api/ask", json={"question": DEMO_QUESTION, "use_llm": True})
+    assert response.status_code == 400
+    assert "no LLM configured" in response.json()["error"]["message"]
+
+
 def test_openai_client_gets_answer_and_citations(web_server: LiveServer) -> None:
     from openai import OpenAI
 

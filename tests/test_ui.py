@@ -1,0 +1,115 @@
+"""The HTML the web UI builds: everything escaped, markers linked, quotes marked."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pytest
+
+from assistant.answer import Answer, Citation
+from assistant.retrieve import Passage
+from assistant.web import (
+    ChatTurn,
+    copy_text,
+    example_questions,
+    render_answer_text,
+    render_chat,
+    render_sources,
+    ui_filters,
+)
+
+BODY = 'Intro. Lavrov said "NATO <b>must</b> not expand" on Friday. More text.'
+
+
+def passage(**changes: object) -> Passage:
+    fields: dict[str, object] = {
+        "chunk_id": "a-0000",
+        "article_id": "a",
+        "text": BODY,
+        "title": "Lavrov <img src=x onerror=alert(1)>",
+        "source": "TASS",
+        "published": "2022-01-28",
+        "url": "https://tass.com/politics/1395",
+        "author": "",
+        "start": 100,
+        "end": 100 + len(BODY),
+        "score": 1.0,
+    }
+    fields.update(changes)
+    return Passage(**fields)  # type: ignore[arg-type]
+
+
+def answer(p: Passage | None = None) -> Answer:
+    p = p or passage()
+    quote = "NATO <b>must</b> not expand"
+    at = BODY.index(quote)
+    citation = Citation(1, p, quote, p.start + at, p.start + at + len(quote))
+    return Answer(
+        question="What did Lavrov say?",
+        text='Lavrov said: "NATO <b>must</b> not expand" [1]. Also [7].',
+        citations=[citation],
+        refused=False,
+        mode="extractive",
+    )
+
+
+def test_known_markers_link_to_their_cards_and_text_is_escaped() -> None:
+    html = render_answer_text(answer().text, turn=2, numbers=[1])
+    assert '<a class="na-cite" href="#na-src-2-1" data-card="na-src-2-1"' in html
+    assert "&lt;b&gt;must&lt;/b&gt;" in html and "<b>" not in html
+    assert "[7]" in html and "na-src-2-7" not in html  # an unknown number stays text
+
+
+def test_chat_escapes_the_question_and_puts_copy_text_in_an_attribute() -> None:
+    turn = ChatTurn(question='<script>alert("q")</script>', answer=answer(), done=True)
+    html = render_chat([turn])
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&quot;q&quot;)&lt;/script&gt;" in html
+    assert 'data-copy="Lavrov said: &quot;NATO &lt;b&gt;must' in html
+
+
+def test_source_card_marks_the_quote_in_its_passage() -> None:
+    html = render_sources([ChatTurn(question="q", answer=answer(), done=True)])
+    assert 'id="na-src-0-1" open' in html
+    assert (
+        'Lavrov said &quot;<mark class="na-quote">NATO &lt;b&gt;must&lt;/b&gt; not expand</mark>'
+        in html
+    )
+    assert "Lavrov &lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
+    assert 'href="https://tass.com/politics/1395"' in html and 'rel="noopener noreferrer"' in html
+    assert "28 Jan 2022" in html
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "//evil"])
+def test_only_http_links_are_clickable(url: str) -> None:
+    html = render_sources([ChatTurn(question="q", answer=answer(passage(url=url)), done=True)])
+    assert f'<span class="na-link">{escape(url)}</span>' in html
+    assert "href=" not in html
+
+
+def test_copy_text_carries_the_citations() -> None:
+    text = copy_text(answer())
+    assert text.startswith('Lavrov said: "NATO <b>must</b> not expand" [1].')
+    assert "[1] Lavrov <img src=x onerror=alert(1)> — TASS, 2022-01-28" in text
+    assert "https://tass.com/politics/1395" in text and "“NATO <b>must</b> not expand”" in text
+
+
+def test_demo_question_comes_first_when_the_corpus_has_it() -> None:
+    titles = [("2022-02-01", "A long day"), ("2022-01-01", "Another day")]
+    found = example_questions(titles, ["Lavrov said things", "nothing else"])
+    assert found[0] == "What did Lavrov say about NATO expansion?"
+    assert found[1:] == ["What is “A long day” about?", "What is “Another day” about?"]
+    assert example_questions(titles, ["no names here"])[0] == "What is “A long day” about?"
+
+
+def test_filters_from_the_form() -> None:
+    assert ui_filters("", "", []) is None
+    found = ui_filters("2022-01-02", " 28 January 2022 ", ["TASS"])
+    assert found is not None
+    assert (found.date_from, found.date_to, found.outlets) == (
+        "2022-01-02",
+        "2022-01-28",
+        ("TASS",),
+    )
+    with pytest.raises(ValueError, match="date filter"):
+        ui_filters("next tuesday-ish", "", [])
