@@ -6,7 +6,7 @@ import html
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,7 +48,6 @@ class ChatTurn:
     text: str = ""
     answer: Answer | None = None
     error: str = ""
-    done: bool = False
 
 
 @dataclass
@@ -288,11 +287,15 @@ def example_questions(titles: Sequence[tuple[str, str]], texts: Sequence[str]) -
     return found[:MAX_EXAMPLES]
 
 
-def _header(engine: Engine) -> tuple[str, list[str], list[str]]:
-    """The corpus line, the outlet choices and the example questions."""
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], list[str]]:
+    """The corpus line, the outlet choices and (if asked) the example questions."""
     try:
         summary = summarise_corpus(engine)
-        texts = [r.text for r in engine.store.keyword.records]
+        texts = [r.text for r in engine.store.keyword.records] if examples else []
     except NewsAssistantError as error:
         return f'<p class="na-error">{_esc(str(error))}</p>', [], []
     mode = answer_mode(engine)
@@ -307,12 +310,12 @@ def _header(engine: Engine) -> tuple[str, list[str], list[str]]:
         else f"written by {_esc(mode.removeprefix('llm:'))}, with checked citations"
     )
     line = (
-        f'<div class="na-header"><h1>News Assistant</h1><p>{summary.articles} articles '
-        f"from {len(summary.outlets)} outlets{span}. "
+        f'<div class="na-header"><h1>News Assistant</h1><p>{_count(summary.articles, "article")} '
+        f"from {_count(len(summary.outlets), 'outlet')}{span}. "
         f'Answer mode: <span class="na-mode" id="na-mode">{mode_text}</span></p></div>'
     )
     outlets = [name for name, _ in summary.outlets]
-    return line, outlets, example_questions(summary.titles, texts)
+    return line, outlets, example_questions(summary.titles, texts) if examples else []
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -351,8 +354,6 @@ def build_ui(engine: Engine) -> gr.Blocks:
         except Exception:
             log.exception("answering %r failed", question)
             turn.error = "Something went wrong while answering; the server log has the details."
-        turn.done = True
-        turns = [*turns[:-1], replace(turn)]
         yield render_chat(turns), render_sources(turns), turns, ""
 
     def search_only(
@@ -370,6 +371,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
         except (NewsAssistantError, ValueError) as error:
             return f'<div class="na-sources"><p class="na-error">{_esc(str(error))}</p></div>'
         return render_sources(turns, SearchHits(question, passages))
+
+    def refresh() -> tuple[str, Any]:
+        """The corpus may have grown since the process started: recount on each page load."""
+        line, names, _ = _header(engine, examples=False)
+        return line, gr.Dropdown(choices=names)
 
     def clear() -> tuple[str, str, list[ChatTurn], str]:
         return render_chat([]), render_sources([]), [], ""
@@ -402,7 +408,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
     with gr.Blocks(title="News Assistant", analytics_enabled=False) as blocks:
         turns = gr.State([])
-        gr.HTML(header, elem_id="na-header-block")
+        header_block = gr.HTML(header, elem_id="na-header-block")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chat = gr.HTML(
@@ -464,6 +470,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             )
         search.click(search_only, inputs, [sources], api_visibility="private")
         clear_button.click(clear, None, outputs, api_visibility="private")
+        blocks.load(refresh, None, [header_block, chosen], api_visibility="private")
         gr.api(api_ask, api_name="ask")
         gr.api(api_search, api_name="search")
     return blocks

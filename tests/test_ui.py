@@ -61,7 +61,7 @@ def test_known_markers_link_to_their_cards_and_text_is_escaped() -> None:
 
 
 def test_chat_escapes_the_question_and_puts_copy_text_in_an_attribute() -> None:
-    turn = ChatTurn(question='<script>alert("q")</script>', answer=answer(), done=True)
+    turn = ChatTurn(question='<script>alert("q")</script>', answer=answer())
     html = render_chat([turn])
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&quot;q&quot;)&lt;/script&gt;" in html
@@ -69,7 +69,7 @@ def test_chat_escapes_the_question_and_puts_copy_text_in_an_attribute() -> None:
 
 
 def test_source_card_marks_the_quote_in_its_passage() -> None:
-    html = render_sources([ChatTurn(question="q", answer=answer(), done=True)])
+    html = render_sources([ChatTurn(question="q", answer=answer())])
     assert 'id="na-src-0-1" open' in html
     assert (
         'Lavrov said &quot;<mark class="na-quote">NATO &lt;b&gt;must&lt;/b&gt; not expand</mark>'
@@ -82,7 +82,7 @@ def test_source_card_marks_the_quote_in_its_passage() -> None:
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "//evil"])
 def test_only_http_links_are_clickable(url: str) -> None:
-    html = render_sources([ChatTurn(question="q", answer=answer(passage(url=url)), done=True)])
+    html = render_sources([ChatTurn(question="q", answer=answer(passage(url=url)))])
     assert f'<span class="na-link">{escape(url)}</span>' in html
     assert "href=" not in html
 
