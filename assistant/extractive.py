@@ -16,7 +16,9 @@ from index.keyword import keyword_tokens
 
 # Extractive answers score the sentences of the best few passages only: embedding every
 # sentence of all top-k passages costs more time than the lower passages give answers.
-SENTENCE_PASSAGES = 6
+SENTENCE_PASSAGES = 5
+# ... and of those, only the units that cheap signals rank best are embedded.
+EMBEDDED_UNITS = 24
 
 _TITLES = frozenset(
     """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
@@ -134,7 +136,7 @@ def _label_name(label: str) -> str:
     words = label.replace(".", "").split()
     if words[0] in ("MR", "MS", "MRS", "DR"):
         words = words[1:]
-    return " ".join(w.capitalize() for w in words)
+    return " ".join("-".join(part.capitalize() for part in w.split("-")) for w in words)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -207,19 +209,26 @@ class Candidate:
     score: float  # relevance with the bonuses used for choosing and ordering
     attribution: Attribution | None
     by_asked: bool
+    vector: np.ndarray | None = None
 
 
 def rank_candidates(
-    question: str, evidence: Evidence, question_vectors: np.ndarray, *, speaker: str = ""
+    question: str,
+    evidence: Evidence,
+    question_vectors: np.ndarray,
+    *,
+    speaker: str = "",
+    embed_limit: int = EMBEDDED_UNITS,
 ) -> list[Candidate]:
-    """Every unit of the evidence, best answer first."""
+    """The units of the evidence worth embedding, best answer first.
+
+    Units are first ranked by cheap signals (shared words, the passage's rank, a quote of the
+    person asked about); only the best `embed_limit` are embedded and scored by meaning."""
     if not evidence.units:
         return []
-    matrix = evidence.matrix
-    semantic = (matrix @ question_vectors.T).max(axis=1)
     asked_words = name_tokens(speaker) if speaker else set()
     wanted = set(keyword_tokens(question)) - asked_words
-    candidates: list[Candidate] = []
+    drafts: list[tuple[float, Candidate]] = []
     previous_speaker: dict[int, str] = {}
     for row, unit in enumerate(evidence.units):
         passage = evidence.passages[unit.passage]
@@ -230,18 +239,26 @@ def rank_candidates(
             previous_speaker[unit.passage] = attribution.speaker
         words = set(keyword_tokens(unit.text))
         overlap = len(wanted & words) / len(wanted) if wanted else 0.0
-        relevance = 0.7 * float(semantic[row]) + 0.3 * overlap
         by_asked = attribution is not None and same_speaker(speaker, attribution.speaker)
-        score = relevance + (0.08 if by_asked else 0.0) + 0.03 / (1 + unit.passage)
+        adjust = (0.08 if by_asked else 0.0) + 0.03 / (1 + unit.passage)
         n_words = len(unit.text.split())
         if n_words < 8:
-            score -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
+            adjust -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
         if n_words > 120:
-            score -= 0.05
+            adjust -= 0.05
         if unit.text.rstrip(' "”’').endswith("?") or _is_reporter_line(passage.text, unit.start):
-            score -= 0.1
-        candidates.append(Candidate(row, unit, passage, relevance, score, attribution, by_asked))
-    return sorted(candidates, key=lambda c: -c.score)
+            adjust -= 0.1
+        candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked)
+        drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
+    drafts.sort(key=lambda d: -d[0])
+    shortlist = [c for _, c in drafts[:embed_limit]]
+    vectors = evidence.vectors.embed([c.unit.display() for c in shortlist])
+    semantic = (vectors @ question_vectors.T).max(axis=1)
+    for candidate, vector, similarity in zip(shortlist, vectors, semantic, strict=True):
+        candidate.vector = vector
+        candidate.relevance = 0.7 * float(similarity) + 0.3 * candidate.relevance
+        candidate.score = candidate.relevance + candidate.score
+    return sorted(shortlist, key=lambda c: -c.score)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +273,6 @@ class Sentence:
 
 def choose_sentences(
     candidates: Sequence[Candidate],
-    evidence: Evidence,
     *,
     max_sentences: int = 3,
     max_words: int = 160,
@@ -268,28 +284,29 @@ def choose_sentences(
     best = candidates[0].score
     chosen: list[Candidate] = []
     words = 0
-    matrix = evidence.matrix
     for candidate in candidates:
         if len(chosen) >= max_sentences or candidate.score < best - margin:
             break
         n_words = len(candidate.unit.text.split())
         if chosen and words + n_words > max_words:
             continue
-        if any(_repeats(candidate, other, matrix) for other in chosen):
+        if any(_repeats(candidate, other) for other in chosen):
             continue
         chosen.append(candidate)
         words += n_words
     return chosen
 
 
-def _repeats(a: Candidate, b: Candidate, matrix: np.ndarray) -> bool:
+def _repeats(a: Candidate, b: Candidate) -> bool:
     """The same article text (overlapping chunks) or nearly the same sentence."""
     if a.passage.article_id == b.passage.article_id:
         a_start, a_end = a.passage.start + a.unit.start, a.passage.start + a.unit.end
         b_start, b_end = b.passage.start + b.unit.start, b.passage.start + b.unit.end
         if a_start < b_end and b_start < a_end:
             return True
-    return float(matrix[a.row] @ matrix[b.row]) > 0.9
+    if a.vector is None or b.vector is None:
+        return a.unit.display() == b.unit.display()
+    return float(a.vector @ b.vector) > 0.9
 
 
 def order_sentences(chosen: Sequence[Candidate]) -> list[Candidate]:
@@ -349,5 +366,5 @@ def compose(
     """Choose, order and render the sentences that answer `question`."""
     candidates = rank_candidates(question, evidence, question_vectors, speaker=speaker)
     score = max((c.relevance for c in candidates), default=0.0)
-    chosen = order_sentences(choose_sentences(candidates, evidence))
+    chosen = order_sentences(choose_sentences(candidates))
     return Draft([render(c) for c in chosen], score, candidates)
