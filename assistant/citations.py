@@ -347,11 +347,8 @@ class CitationChecker:
         return CheckedSentence(_with_markers(claim, markers), notes)
 
     def _renumber(self, passage: int, support: Support) -> int:
-        return self.numbering.number(self.evidence.passages[passage], *_unit_span(support.unit))
-
-
-def _unit_span(unit: Unit) -> tuple[int, int]:
-    return unit.start, unit.end
+        unit = support.unit
+        return self.numbering.number(self.evidence.passages[passage], unit.start, unit.end)
 
 
 def _with_markers(claim: str, markers: str) -> str:

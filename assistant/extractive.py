@@ -178,12 +178,12 @@ def _resolve(who: str, passage: Passage, *, asked: str, previous: str) -> str:
         return _strip_titles(who)
     if previous:
         return previous
-    if asked and name_tokens(asked) & set(keyword_tokens_raw(passage.text + " " + passage.title)):
+    if asked and name_tokens(asked) & set(_words(passage.text + " " + passage.title)):
         return _strip_titles(asked)
     return who[0].upper() + who[1:]
 
 
-def keyword_tokens_raw(text: str) -> list[str]:
+def _words(text: str) -> list[str]:
     return [w.lower().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’]+", text)]
 
 

@@ -108,7 +108,7 @@ def main() -> None:
             f"  {kind:18s} n={len(values):3d}  score p10 {values[len(values) // 10]:.3f}  "
             f"p50 {values[len(values) // 2]:.3f}  p90 {values[9 * len(values) // 10]:.3f}"
         )
-    table = [scores_at(t / 100, rows) for t in range(20, 71, 2)]
+    table = [scores_at(t / 100, rows) for t in range(20, 61)]
     current = settings.refusal_threshold
     print(
         f"\n{'threshold':>9s} {'refused':>7s} {'precision':>9s} {'recall':>7s} {'F1':>6s} "
