@@ -56,7 +56,10 @@ class _FolderLock:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._file = (folder / LOCK_FILE).open("a+")
+        try:
+            self._file = (folder / LOCK_FILE).open("a+")
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot open Chroma folder {folder}: {error}") from error
         self._mode = 0
         self._lock = threading.Lock()
 
@@ -97,9 +100,10 @@ class _FolderLock:
                     self._mode = fcntl.LOCK_SH
                 except BlockingIOError:
                     pass
+                # Readers leave no pid behind; the file holds the last writer's.
                 raise StoreUnavailableError(
-                    f"cannot write Chroma folder {self.folder}: another process has it open"
-                    f"{self._owner()} (the app, or another ingest); embedded Chroma serves one "
+                    f"cannot write Chroma folder {self.folder}: another process has it open "
+                    "(the app, or another ingest); embedded Chroma serves one "
                     "process at a time while it is written. Stop the other process, or share the "
                     f"data through a Chroma server (`chroma run --path {self.folder}`, then set "
                     "chroma_host)"
@@ -160,7 +164,12 @@ class ChunkStore:
         self.settings = settings
         self._folder_lock: _FolderLock | None = None
         if not settings.chroma_host:
-            settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailableError(
+                    f"cannot open Chroma ({_where(settings)}): {error}"
+                ) from error
             self._folder_lock = _FolderLock.for_folder(settings.chroma_dir)
             self._folder_lock.shared()
         self._client = _client(settings)
