@@ -18,7 +18,7 @@ from index.keyword import keyword_tokens
 # sentence of all top-k passages costs more time than the lower passages give answers.
 SENTENCE_PASSAGES = 5
 # ... and of those, only the units that cheap signals rank best are embedded.
-EMBEDDED_UNITS = 24
+EMBEDDED_UNITS = 16
 
 _TITLES = frozenset(
     """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
@@ -226,7 +226,7 @@ def rank_candidates(
     person asked about); only the best `embed_limit` are embedded and scored by meaning."""
     if not evidence.units:
         return []
-    asked_words = name_tokens(speaker) if speaker else set()
+    asked_words = set(keyword_tokens(" ".join(name_tokens(speaker)))) if speaker else set()
     wanted = set(keyword_tokens(question)) - asked_words
     drafts: list[tuple[float, Candidate]] = []
     previous_speaker: dict[int, str] = {}
@@ -240,7 +240,9 @@ def rank_candidates(
         words = set(keyword_tokens(unit.text))
         overlap = len(wanted & words) / len(wanted) if wanted else 0.0
         by_asked = attribution is not None and same_speaker(speaker, attribution.speaker)
-        adjust = (0.08 if by_asked else 0.0) + 0.03 / (1 + unit.passage)
+        # Quotes of the person asked about first; then sentences that at least name them.
+        adjust = 0.08 if by_asked else 0.04 if asked_words & words else 0.0
+        adjust += 0.03 / (1 + unit.passage)
         n_words = len(unit.text.split())
         if n_words < 8:
             adjust -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
