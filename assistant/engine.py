@@ -137,7 +137,7 @@ class Engine:
             try:
                 evidence = Evidence(passages, self.sentence_vectors)
                 yield from _generate(answer, generator, evidence)
-            except LLMError as error:
+            except (LLMError, _NothingVerified) as error:
                 notes.append(f"{error}; answered from the articles' own sentences instead")
                 answer.mode = "extractive"
                 yield from _extractive(answer, draft)
@@ -162,6 +162,10 @@ class Engine:
                 if condensed:
                     return condensed
         return condense_question(question, history)
+
+
+class _NothingVerified(Exception):
+    """Nothing the LLM wrote survived the citation check (and nothing of it was shown)."""
 
 
 def _refuse(answer: Answer) -> Iterator[StreamEvent]:
@@ -205,8 +209,8 @@ def _generate(answer: Answer, generator: Generator, evidence: Evidence) -> Itera
             raise  # nothing shown yet: the caller answers extractively instead
         answer.notes.append(f"{error}; the answer stops there")
     if not pieces:
-        if not said_refusal:
-            answer.notes.append("no sentence of the LLM's answer was backed by the sources")
-        yield from _refuse(answer)
-        return
+        if said_refusal:
+            yield from _refuse(answer)  # the LLM read the sources and found no answer
+            return
+        raise _NothingVerified("no sentence of the LLM's answer was backed by the sources")
     answer.citations = checker.numbering.citations

@@ -220,3 +220,41 @@ def test_follow_up_is_condensed_by_the_llm(llm_engine: Any) -> None:
     assert "\n" not in answer.standalone_question
     assert answer.question == "And what did he say about the OSCE?"
     _assert_citations_hold(answer)
+
+
+def _engine_with_scripted_llm(
+    small_engine: Any, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> Any:
+    """Plumbing around the LLM: the engine as configured for one, the reply written here."""
+    from assistant.engine import Engine
+
+    def scripted(self: Generator, messages: Sequence[Any]) -> Iterator[str]:
+        yield from (reply[i : i + 5] for i in range(0, len(reply), 5))
+
+    monkeypatch.setattr(Generator, "stream", scripted)
+    engine = Engine(small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"))
+    engine.__dict__["embedder"] = small_engine.embedder
+    return engine
+
+
+def test_an_llm_answer_with_nothing_verified_gives_way_to_the_extractive_one(
+    small_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply = "The moon landing was filmed in Nevada [1]. Wheat prices in Kansas rose [2]."
+    engine = _engine_with_scripted_llm(small_engine, monkeypatch, reply)
+    events = list(engine.ask_stream(LAVROV_QUESTION))
+    answer = events[-1].answer
+    assert answer is not None and not answer.refused
+    assert answer.mode == "extractive"
+    assert "verbal pledges in the 1990s not to expand NATO" in answer.text
+    assert "moon" not in "".join(e.text for e in events[:-1])
+    assert any("no sentence of the LLM's answer was backed" in n for n in answer.notes)
+
+
+def test_the_llm_saying_the_sentinel_is_a_refusal(
+    small_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _engine_with_scripted_llm(small_engine, monkeypatch, REFUSAL)
+    answer = engine.ask(LAVROV_QUESTION)
+    assert answer.refused and answer.text == REFUSAL and answer.citations == []
+    assert answer.mode == "llm:default"
