@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
+import string
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 
 def squeeze(text: str) -> str:
@@ -94,3 +99,105 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+# Answers ---------------------------------------------------------------------------------------
+
+NO_ANSWER = "Insufficient information."  # what MultiHop-RAG's null queries expect
+_UPSTREAM_ANSWER = re.compile(r'The answer to the question is "(.*?)"')
+_CITATION_MARKER = re.compile(r"\s*\[\d+(?:\s*[,-]\s*\d+)*\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def strip_citations(text: str) -> str:
+    """The answer without its [n] markers (they are not part of what it says)."""
+    return _CITATION_MARKER.sub("", text).strip()
+
+
+def upstream_answer(text: str) -> str:
+    """What MultiHop-RAG's qa_evaluate.py scores: the X of 'The answer to the question is "X"'
+    when the text says so, else the whole text."""
+    if "The answer" not in text:
+        return text
+    match = _UPSTREAM_ANSWER.search(text)
+    return match.group(1) if match else text
+
+
+def lenient_match(prediction: str, gold: str) -> bool:
+    """MultiHop-RAG's own rule: correct if the lower-cased, whitespace-split word sets share any
+    word. Punctuation stays attached ("yes." is not "yes"), and a stop word shared with the
+    gold answer ("the") is enough."""
+    words = set(upstream_answer(prediction).lower().split())
+    return bool(words & set(gold.lower().split()))
+
+
+def normalise_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def is_no_answer(gold: str) -> bool:
+    """Whether a gold answer says the question cannot be answered ("Insufficient information")."""
+    return normalise_answer(gold) == normalise_answer(NO_ANSWER)
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """1 if the normalised prediction equals any normalised gold answer, else 0."""
+    guess = normalise_answer(prediction)
+    return 1.0 if any(guess == normalise_answer(g) for g in golds) else 0.0
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """SQuAD's token F1 of the normalised texts, the best over the gold answers."""
+    guess = normalise_answer(prediction).split()
+    best = 0.0
+    for gold in golds:
+        truth = normalise_answer(gold).split()
+        if not guess or not truth:
+            best = max(best, float(guess == truth))
+            continue
+        common = sum((Counter(guess) & Counter(truth)).values())
+        if common:
+            precision, recall = common / len(guess), common / len(truth)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when nothing was counted (undefined, not 0)."""
+    return numerator / denominator if denominator else None
+
+
+# Citations -------------------------------------------------------------------------------------
+
+
+def _title_key(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", title).split()).casefold()
+
+
+def _url_key(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return url.strip()
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}" + (
+        f"?{parts.query}" if parts.query else ""
+    )
+
+
+def same_article(
+    *, title: str, url: str, article_id: str, gold_title: str, gold_url: str, gold_id: str
+) -> bool:
+    """Whether a cited article is a gold one: by id, by URL (scheme, case of the host and a
+    trailing slash aside) or by title (case and spacing aside); empty fields never match."""
+    return bool(
+        (gold_id and article_id and gold_id == article_id)
+        or (gold_url and url and _url_key(gold_url) == _url_key(url))
+        or (gold_title and title and _title_key(gold_title) == _title_key(title))
+    )
+
+
+def contains_fact(passage: str, fact: str) -> bool:
+    """The benchmark's evidence test: the fact is in the passage once spaces/newlines go."""
+    needle = squeeze(fact)
+    return bool(needle) and needle in squeeze(passage)
