@@ -485,6 +485,53 @@ class FramePolicy:
         await self.app(scope, receive, send_with_policy)
 
 
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if int(declared or b"0") > self.limit:
+            await self._refuse(send)
+            return
+        # Read the whole body first (it is small, or refused), then hand it on.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.limit:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = _error(413, "request_too_large", f"request body over {self.limit} bytes")
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
 def create_api(engine: Engine, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app with the JSON API, /widget.js, /gradio.js and offline /docs.
 
@@ -507,6 +554,7 @@ def create_api(engine: Engine, settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
     )
     app.add_middleware(FramePolicy, origins=list(settings.cors_origins))
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     _install_error_handlers(app)
 
     @app.exception_handler(_Unauthorized)

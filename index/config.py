@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     demo_on_empty: bool = Field(True, description="The web app builds the demo index if empty.")
     concurrency: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
+    max_request_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the HTTP API reads."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Other sites allowed to call the API; empty: none."
     )
