@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from functools import cached_property
@@ -41,8 +42,9 @@ class Embedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        if self.settings.torch_threads:
-            torch.set_num_threads(self.settings.torch_threads)
+        self._query_threads = self.settings.torch_threads or torch.get_num_threads()
+        self._bulk_threads = self.settings.ingest_threads or os.cpu_count() or 1
+        torch.set_num_threads(self._query_threads)
         return SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
 
     @cached_property
@@ -77,17 +79,29 @@ class Embedder:
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], *, progress: bool = False, bulk: bool = False
+    ) -> np.ndarray:
+        """Normalised vectors; `bulk` (ingest) uses every core, queries use few threads."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        import torch
+
+        model = self.model
         with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=self.settings.embed_batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
+            if bulk:
+                torch.set_num_threads(self._bulk_threads)
+            try:
+                vectors = model.encode(
+                    list(texts),
+                    batch_size=self.settings.embed_batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=progress,
+                )
+            finally:
+                if bulk:
+                    torch.set_num_threads(self._query_threads)
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -130,7 +144,7 @@ class VectorCache:
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
         out = np.zeros((len(texts), embedder.dimensions), dtype=np.float32)
         if missing:
-            out[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
+            out[missing] = embedder.embed([texts[i] for i in missing], progress=progress, bulk=True)
         for i, key in enumerate(keys):
             if key in self._rows:
                 out[i] = self._vectors[self._rows[key]]
