@@ -583,20 +583,22 @@ def read_records(path: Path) -> dict[str, dict[str, Any]]:
     return done
 
 
-def _check_resumable(folder: Path, manifest: dict[str, Any]) -> None:
+def _earlier_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run.json of the run in `folder`, if any, after checking this run may add to it."""
     path = folder / MANIFEST_FILE
     if not path.exists():
-        return
+        return {}
     try:
         before = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        before = {}
+        return {}
     for key in RESUME_KEYS:
         if key in before and before[key] != manifest.get(key):
             raise EvaluationError(
                 f"{folder} holds a run with {key} = {before[key]!r}, this one has "
                 f"{manifest.get(key)!r}; give another --out to start a new run"
             )
+    return before if isinstance(before, dict) else {}
 
 
 def run_benchmark(
@@ -611,7 +613,11 @@ def run_benchmark(
     it goes (so an interrupted run picks up where it stopped), then summarise them all."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = {**(manifest or {}), **target.describe(), "questions": len(questions)}
-    _check_resumable(out, manifest)
+    before = _earlier_manifest(out, manifest)
+    # Each session (first run, resumptions) with the code that answered in it.
+    session = {"started": manifest.get("started"), "version": manifest.get("version")}
+    manifest["sessions"] = [*before.get("sessions", []), session]
+    manifest["started"] = before.get("started", manifest.get("started"))
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     answers = out / ANSWERS_FILE
     by_id = {q.id: q for q in questions}
@@ -650,6 +656,8 @@ def run_benchmark(
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
             sink.flush()
             bar.update(1)
+    session["answered"] = len(todo) - len(failures)
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     records = [done[q.id] for q in questions if q.id in done]
     summary = summarise(records, failed=len(failures))
     (out / SUMMARY_FILE).write_text(
