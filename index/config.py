@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     candidates: int = Field(60, ge=10, le=500, description="Per-retriever pool before fusion.")
     rrf_k: int = Field(60, ge=1)
     keyword_sync_seconds: float = Field(
-        5.0, ge=0, description="How often a reader checks Chroma for writes by other processes."
+        1.0, ge=0, description="How often a reader asks Chroma whether others wrote to it."
     )
 
     llm_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://host/v1.")

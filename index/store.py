@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,7 @@ class ChunkStore:
         self._max_batch: int | None = None
         self.keyword = KeywordIndex(settings.keyword_dir / settings.collection)
         self._synced_at = 0.0
+        self._seen_generation: str | None = None
         self._sync_lock = threading.Lock()
 
     @property
@@ -224,6 +226,22 @@ class ChunkStore:
         Every write does this; a writer calls it first so that a clash shows before any work."""
         if self._folder_lock is not None:
             self._folder_lock.exclusive()
+        self._mark_changed()
+
+    def _mark_changed(self) -> None:
+        """Give the collection a new generation, so readers elsewhere know to look again.
+
+        Writers mark before and after they write: a writer that dies half-way still leaves
+        a new generation behind it."""
+        generation = uuid.uuid4().hex
+        self._call(lambda: self.collection.modify(metadata={"generation": generation}))
+
+    def generation(self) -> str | None:
+        """The collection's current generation: a cheap question, unlike a fingerprint."""
+        name = self.settings.collection
+        metadata = self._call(lambda: self._client.get_collection(name).metadata) or {}
+        value = metadata.get("generation")
+        return None if value is None else str(value)
 
     @property
     def max_batch(self) -> int:
@@ -306,6 +324,7 @@ class ChunkStore:
             written = set(ids)
             old = self.chunk_ids_where({"article_id": {"$in": replace}})
             self.delete_chunks([chunk_id for chunk_id in old if chunk_id not in written])
+        self._mark_changed()
 
     def chunk_ids_where(self, where: dict[str, Any]) -> list[str]:
         got = self._call(lambda: self.collection.get(where=where, include=[]))
@@ -341,6 +360,7 @@ class ChunkStore:
         for start in range(0, len(chunk_ids), _PAGE):
             batch = list(chunk_ids[start : start + _PAGE])
             self._call(lambda batch=batch: self.collection.delete(ids=batch))
+        self._mark_changed()
 
     def dense_search(
         self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None
@@ -417,13 +437,18 @@ class ChunkStore:
     def sync_keyword_index(self, *, force: bool = False) -> bool:
         """Bring the keyword index in step with Chroma; returns True if it had to change.
 
-        Readers call this often; it only looks at Chroma every `keyword_sync_seconds`."""
+        Readers call this often; every `keyword_sync_seconds` it asks Chroma for the
+        collection's generation, and reads every chunk's metadata only when that changed."""
         with self._sync_lock:
             now = time.monotonic()
             if not force and now - self._synced_at < self.settings.keyword_sync_seconds:
                 return False
-            state = self.chroma_fingerprint()
+            generation = self.generation()
             self._synced_at = now
+            if not force and generation == self._seen_generation and self.keyword.fingerprint:
+                return False
+            state = self.chroma_fingerprint()
+            self._seen_generation = generation
             if state == self.keyword.fingerprint:
                 return False
             if self.keyword.load_persisted(state):

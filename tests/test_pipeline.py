@@ -209,3 +209,32 @@ def test_cli_ingest_is_idempotent_across_processes_and_reports_bad_records(
         _cli("search", good[1]["title"], "-k", "2", "--json", storage=storage).stdout
     )
     assert found[0]["title"] == good[1]["title"]
+
+
+def test_readers_look_again_only_when_the_generation_changes(
+    settings: Settings, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _engine(settings, embedder)
+    feed = _write_jsonl(tmp_path / "feed.jsonl", demo_articles(2))
+    ingest([feed, TASS], settings=settings, store=writer.store, embedder=embedder, progress=False)
+    reader = _engine(settings, embedder).store
+    reader.sync_keyword_index()
+    assert len(reader.keyword) == writer.store.count()
+
+    fingerprints: list[str] = []
+    real = reader.chroma_fingerprint
+
+    def counted() -> str:
+        fingerprints.append(real())
+        return fingerprints[-1]
+
+    monkeypatch.setattr(reader, "chroma_fingerprint", counted)
+    assert reader.sync_keyword_index() is False
+    assert fingerprints == []  # nothing written: no full read of Chroma's metadata
+
+    tass_id = writer.search("verbal pledges NATO", k=1)[0].article_id
+    delete_articles([tass_id], store=writer.store)
+    assert reader.sync_keyword_index() is True
+    assert len(fingerprints) == 1
+    assert len(reader.keyword) == writer.store.count()
+    assert all(r.metadata["article_id"] != tass_id for r in reader.keyword.records)
