@@ -474,6 +474,66 @@ def serve(engine: Engine, host: str, port: int, no_demo: bool, quiet: bool) -> N
     run_server(settings, host=host, port=port, progress=not quiet)
 
 
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure the assistant on a benchmark (MultiHop-RAG is bundled)."""
+
+
+@eval_group.command(name="retrieval")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Benchmark articles (default: the bundled MultiHop-RAG corpus).",
+)
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Benchmark queries (default: the bundled MultiHop-RAG dev split).",
+)
+@click.option("--limit", type=click.IntRange(1), help="Only the first N queries of the file.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for summary.json and per-query JSONL (default: runs/retrieval-<time>).",
+)
+@click.option("--no-baseline", is_flag=True, help="Skip the plain llama-index baseline.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_obj
+@_errors_to_messages
+def eval_retrieval(
+    engine: Engine,
+    corpus: Path | None,
+    queries_path: Path | None,
+    limit: int | None,
+    out: Path | None,
+    no_baseline: bool,
+    quiet: bool,
+) -> None:
+    """Retrieval metrics on MultiHop-RAG, ours beside a plain llama-index pipeline.
+
+    Indexes the corpus into its own store under the storage folder (reused on later runs),
+    then reports Hits@4/10, MRR@10 and MAP@10 as the benchmark defines them, evidence
+    recall@K and complete@K (K = 4, 6, 10), and latency, overall and per question type."""
+    import time
+
+    from assistant.evaluate import DEFAULT_CORPUS, DEFAULT_QUERIES, run_retrieval_eval
+
+    run = run_retrieval_eval(
+        corpus=corpus or DEFAULT_CORPUS,
+        queries_path=queries_path or DEFAULT_QUERIES,
+        settings=engine.settings,
+        embedder=engine.embedder,
+        limit=limit,
+        baseline=not no_baseline,
+        progress=not quiet,
+    )
+    folder = out or Path("runs") / time.strftime("retrieval-%Y%m%d-%H%M%S")
+    written = run.save(folder)
+    click.echo(run.table())
+    click.echo(f"results: {', '.join(str(p) for p in written)}")
+
+
 def main() -> None:
     cli(prog_name="news-assistant")
 

@@ -1,12 +1,19 @@
-"""Retrieval: dense search in Chroma, BM25 keyword search, and reciprocal rank fusion."""
+"""Retrieval: keyword and dense scores for the question and for windows of it, weighted by the
+outlets, dates and speakers the question names, then a pick of passages that covers every part
+of the question, without near-copies."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 
+from assistant.query import DateRange, OutletMatcher, ParsedQuestion, parse_question
 from index.config import Settings
 from index.embedding import Embedder
 from index.keyword import ChunkRecord
@@ -90,64 +97,323 @@ class Passage:
         return asdict(self)
 
 
-def dense_search(
-    question_vector: np.ndarray, *, store: ChunkStore, k: int, filters: Filters | None = None
-) -> list[tuple[ChunkRecord, float]]:
-    where = filters.chroma_where() if filters else None
-    return [
-        (hit.record, hit.similarity)
-        for hit in store.dense_search(question_vector, k=k, where=where)
-    ]
+# The corpus as arrays --------------------------------------------------------------------------
 
 
-def keyword_search(
-    question: str, *, store: ChunkStore, k: int, filters: Filters | None = None
-) -> list[tuple[ChunkRecord, float]]:
-    store.sync_keyword_index()
-    records = store.keyword.records
-    scores = store.keyword.scores(question)
-    if filters:
-        mask = np.array([filters.admits(r.metadata) for r in records], dtype=bool)
-        scores = np.where(mask, scores, 0.0)
-    k = min(k, int(np.count_nonzero(scores)))
-    if k <= 0:
-        return []
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(records[i], float(scores[i])) for i in top]
+@dataclass
+class CorpusView:
+    """Every chunk's vector, outlet, date and article as arrays, in the keyword index's order:
+    derived from Chroma like the keyword index, and rebuilt when the collection changes."""
+
+    fingerprint: str
+    records: list[ChunkRecord]
+    matrix: np.ndarray  # (chunks, dimensions), unit vectors
+    outlets: list[str]
+    outlet_of: np.ndarray  # index into `outlets`, -1 when unknown
+    day_of: np.ndarray  # date ordinal, 0 when unknown
+    article_of: np.ndarray
+    matcher: OutletMatcher
+    latest: date | None
+
+    @classmethod
+    def empty(cls) -> CorpusView:
+        return cls(
+            "",
+            [],
+            np.zeros((0, 0), np.float32),
+            [],
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            OutletMatcher(()),
+            None,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        fingerprint: str,
+        records: list[ChunkRecord],
+        store: ChunkStore,
+        previous: CorpusView | None = None,
+    ) -> CorpusView:
+        known: dict[str, np.ndarray] = {}
+        if previous is not None and previous.records:
+            rows = {r.id: i for i, r in enumerate(previous.records)}
+            known = {r.id: previous.matrix[rows[r.id]] for r in records if r.id in rows}
+        missing = [r.id for r in records if r.id not in known]
+        if missing:
+            known.update(store.embeddings(missing))
+        dims = next((len(v) for v in known.values()), 0)
+        matrix = np.zeros((len(records), dims), dtype=np.float32)
+        for i, record in enumerate(records):
+            vector = known.get(record.id)
+            if vector is not None:
+                matrix[i] = vector
+        outlets = sorted({str(r.metadata.get("source") or "") for r in records} - {""})
+        code = {name: i for i, name in enumerate(outlets)}
+        articles: dict[str, int] = {}
+        days = np.array([_ordinal(r.metadata.get("date_int")) for r in records], dtype=np.int64)
+        return cls(
+            fingerprint=fingerprint,
+            records=records,
+            matrix=matrix,
+            outlets=outlets,
+            outlet_of=np.array(
+                [code.get(str(r.metadata.get("source") or ""), -1) for r in records],
+                dtype=np.int32,
+            ),
+            day_of=days,
+            article_of=np.array(
+                [
+                    articles.setdefault(str(r.metadata.get("article_id")), len(articles))
+                    for r in records
+                ],
+                dtype=np.int64,
+            ),
+            matcher=OutletMatcher(outlets),
+            latest=date.fromordinal(int(days.max())) if days.size and days.max() > 0 else None,
+        )
+
+    def mask(self, filters: Filters | None) -> np.ndarray:
+        """Which chunks the caller's filters admit."""
+        keep = np.ones(len(self.records), dtype=bool)
+        if not filters:
+            return keep
+        if filters.date_from:
+            keep &= self.day_of >= date.fromisoformat(filters.date_from).toordinal()
+        if filters.date_to:
+            keep &= (self.day_of <= date.fromisoformat(filters.date_to).toordinal()) & (
+                self.day_of > 0
+            )
+        if filters.outlets:
+            keep &= self.outlet_mask(filters.outlets)
+        return keep
+
+    def outlet_mask(self, names: Sequence[str]) -> np.ndarray:
+        codes = [self.outlets.index(n) for n in names if n in self.outlets]
+        return np.isin(self.outlet_of, codes)
+
+    def date_mask(self, ranges: Sequence[DateRange], *, slack_days: int = 1) -> np.ndarray:
+        keep = np.zeros(len(self.records), dtype=bool)
+        for r in ranges:
+            low = (r.start - timedelta(days=slack_days)).toordinal()
+            high = (r.end + timedelta(days=slack_days)).toordinal()
+            keep |= (self.day_of >= low) & (self.day_of <= high)
+        return keep
 
 
-def reciprocal_rank_fusion(
-    rankings: dict[str, list[tuple[ChunkRecord, float]]], *, rrf_k: int
-) -> list[tuple[ChunkRecord, float, dict[str, float]]]:
-    """Fuse ranked lists: each list gives 1 / (rrf_k + rank) to the chunks it holds."""
-    fused: dict[str, tuple[ChunkRecord, float, dict[str, float]]] = {}
-    for name, ranking in rankings.items():
-        for rank, (record, raw) in enumerate(ranking, start=1):
-            kept, score, signals = fused.get(record.id, (record, 0.0, {}))
-            signals[name] = raw
-            signals[f"{name}_rank"] = rank
-            fused[record.id] = (kept, score + 1.0 / (rrf_k + rank), signals)
-    return sorted(fused.values(), key=lambda item: -item[1])
+def _ordinal(date_int: Any) -> int:
+    try:
+        value = int(date_int or 0)
+        return date(value // 10000, value // 100 % 100, value % 100).toordinal() if value else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+# Ranking ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RankingOptions:
+    """The ranking's stages and weights; each stage can be switched off to measure what it
+    brings (bench/retrieval.py)."""
+
+    understand: bool = True  # read outlets, dates and speakers from the question
+    strip_metadata: bool = False  # search without the outlet names and dates in the question
+    window_words: int = 8  # also search overlapping windows of the question (0: no windows)
+    window_step: int = 4
+    part_probes: bool = False  # also search each clause found by `split_parts`
+    outlet_pools: bool = True  # also take candidates from inside each outlet named
+    dense_weight: float = 0.25  # of the dense score beside the keyword score (1)
+    outlet_boost: float = 1.0
+    date_boost: float = 0.3
+    speaker_boost: float = 0.3
+    coverage_weight: float = 0.5  # of covering every window of the question
+    collapse_duplicates: bool = True
+    duplicate_similarity: float = 0.97
+
+    def describe(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def question_probes(parsed: ParsedQuestion, options: RankingOptions) -> list[str]:
+    """What to search for: the question (without outlet names and dates), then overlapping
+    windows of it, so that each thing a many-part question asks about gets its own search."""
+    main = parsed.topic if options.strip_metadata and parsed.topic else parsed.text
+    probes = [main]
+    words = main.split()
+    size, step = options.window_words, max(1, options.window_step)
+    if size and len(words) > size:
+        probes += [" ".join(words[i : i + size]) for i in range(0, len(words) - size + step, step)]
+    if options.part_probes:
+        probes += [part.text for part in parsed.parts]
+    return list(dict.fromkeys(probes))
+
+
+def _top(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """Indexes of the `k` best-scoring chunks within `mask` (positive scores only)."""
+    candidates = np.flatnonzero(mask & (scores > 0))
+    if candidates.size == 0:
+        return candidates
+    k = min(k, candidates.size)
+    part = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+_QUOTED = re.compile(r"[\"“”]|\b(?:said|says|told|according to|added|stated)\b")
+
+
+@dataclass
+class Candidates:
+    """The chunks worth ranking for one question, with one score per probe."""
+
+    rows: np.ndarray  # chunk indexes in the view
+    keyword: np.ndarray  # (candidates, probes), max-normalised per probe
+    dense: np.ndarray  # (candidates, probes), 0 at the median candidate, 1 at the best
+    boost: np.ndarray  # (candidates,)
+
+    def scores(self, dense_weight: float) -> np.ndarray:
+        return (self.keyword + dense_weight * self.dense) * self.boost[:, None]
 
 
 class Retriever:
     """Hybrid search over one store: the pipeline both `search` and the assistant use."""
 
-    def __init__(self, settings: Settings, *, store: ChunkStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: ChunkStore,
+        embedder: Embedder,
+        options: RankingOptions | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
+        self.options = options or RankingOptions()
+        self._view = CorpusView.empty()
+        self._view_lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return {"candidates": self.settings.candidates, **self.options.describe()}
+
+    def view(self) -> CorpusView:
+        """The corpus arrays, in step with the keyword index (and so with Chroma)."""
+        self.store.sync_keyword_index()
+        with self._view_lock:
+            keyword = self.store.keyword
+            fingerprint, records = keyword.fingerprint, keyword.records
+            if fingerprint != self._view.fingerprint or len(records) != len(self._view.records):
+                self._view = CorpusView.build(fingerprint, records, self.store, self._view)
+            return self._view
+
+    def understand(self, question: str) -> ParsedQuestion:
+        """The question's outlets, dates, speakers and parts, read against this corpus."""
+        view = self.view()
+        if not self.options.understand:
+            return ParsedQuestion(text=question)
+        return parse_question(question, outlets=view.matcher, reference=view.latest)
 
     def search(
         self, question: str, *, k: int | None = None, filters: Filters | None = None
     ) -> list[Passage]:
+        """The `k` passages that best answer `question` together."""
         k = k or self.settings.top_k
-        pool = max(self.settings.candidates, k)
-        vector = self.embedder.embed_query(question)
-        rankings = {
-            "dense": dense_search(vector, store=self.store, k=pool, filters=filters),
-            "keyword": keyword_search(question, store=self.store, k=pool, filters=filters),
-        }
-        fused = reciprocal_rank_fusion(rankings, rrf_k=self.settings.rrf_k)
-        return [Passage.from_record(r, score, signals) for r, score, signals in fused[:k]]
+        view = self.view()
+        if not view.records:
+            return []
+        parsed = self.understand(question)
+        probes = question_probes(parsed, self.options)
+        found = self.candidates(probes, parsed, view, view.mask(filters))
+        if found is None:
+            return []
+        scores = found.scores(self.options.dense_weight)
+        chosen = self.select(scores, found.rows, view, k)
+        return [
+            Passage.from_record(
+                view.records[found.rows[j]],
+                float(scores[j, 0]),
+                {
+                    "keyword": round(float(found.keyword[j, 0]), 4),
+                    "dense": round(float(found.dense[j, 0]), 4),
+                    "boost": round(float(found.boost[j]), 4),
+                    "best_probe": round(float(scores[j].max()), 4),
+                },
+            )
+            for j in chosen
+        ]
+
+    def candidates(
+        self, probes: list[str], parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
+    ) -> Candidates | None:
+        """The best chunks of each probe by keyword and by dense score (in the whole allowed
+        corpus and inside each outlet the question names), scored against every probe."""
+        # The question and its short windows are embedded apart: in one batch every window
+        # would be padded to the question's length (4x the time).
+        vectors = np.concatenate([self.embedder.embed(probes[:1]), self.embedder.embed(probes[1:])])
+        dense = view.matrix @ vectors.T  # (chunks, probes)
+        keyword = np.zeros_like(dense)
+        for j, probe in enumerate(probes):
+            scores = self.store.keyword.scores(probe)
+            if scores.shape[0] == keyword.shape[0]:  # else the keyword index moved on meanwhile
+                keyword[:, j] = scores
+        masks = [allowed]
+        if parsed.outlets and self.options.outlet_pools:
+            inside = allowed & view.outlet_mask(parsed.outlets)
+            if inside.any():
+                masks.append(inside)
+        pool = self.settings.candidates
+        found: set[int] = set()
+        for mask in masks:
+            for j in range(len(probes)):
+                found.update(_top(keyword[:, j], mask, pool).tolist())
+                found.update(_top(dense[:, j] + 1.0, mask, pool).tolist())
+        if not found:
+            return None
+        rows = np.array(sorted(found))
+        kw = keyword[rows]
+        kw = kw / np.maximum(kw.max(axis=0), 1e-9)
+        dn = dense[rows]
+        median = np.median(dn, axis=0)
+        dn = np.clip((dn - median) / np.maximum(dn.max(axis=0) - median, 1e-9), 0.0, 1.0)
+        return Candidates(rows, kw, dn, self._boosts(rows, parsed, view))
+
+    def _boosts(self, rows: np.ndarray, parsed: ParsedQuestion, view: CorpusView) -> np.ndarray:
+        """Chunks from the outlets and days the question names, or quoting the people it asks
+        about, count for more."""
+        o = self.options
+        boost = np.ones(rows.size)
+        if parsed.outlets and o.outlet_boost:
+            boost += o.outlet_boost * view.outlet_mask(parsed.outlets)[rows]
+        days = [d for d in parsed.dates if d.days <= 31]  # "in 2023" says little
+        if days and o.date_boost:
+            boost += o.date_boost * view.date_mask(days)[rows]
+        if parsed.speakers and o.speaker_boost:
+            names = [re.compile(rf"\b{re.escape(s.split()[-1])}\b") for s in parsed.speakers]
+            for j, i in enumerate(rows.tolist()):
+                text = view.records[i].text
+                if any(name.search(text) for name in names):
+                    boost[j] += o.speaker_boost * (1.0 if _QUOTED.search(text) else 0.5)
+        return boost
+
+    def select(self, scores: np.ndarray, rows: np.ndarray, view: CorpusView, k: int) -> list[int]:
+        """Greedily pick `k` candidates that are relevant to the whole question and together
+        cover each of its windows; near-copies (syndicated text) of a pick are passed over."""
+        o = self.options
+        relevance = scores[:, 0]
+        windows = scores[:, 1:] if scores.shape[1] > 1 else scores[:, :1]
+        covered = np.zeros(windows.shape[1])
+        open_ = np.ones(rows.size, dtype=bool)
+        chosen: list[int] = []
+        while len(chosen) < k and open_.any():
+            gain = relevance + o.coverage_weight * np.maximum(windows - covered, 0.0).sum(axis=1)
+            gain = np.where(open_, gain, -np.inf)
+            best = int(np.argmax(gain))
+            chosen.append(best)
+            open_[best] = False
+            covered = np.maximum(covered, windows[best])
+            if o.collapse_duplicates:
+                similar = view.matrix[rows] @ view.matrix[rows[best]]
+                open_ &= similar < o.duplicate_similarity
+        return chosen

@@ -1,0 +1,120 @@
+"""Retrieval ablations on MultiHop-RAG (dev split): what each ranking stage adds or costs.
+
+    python bench/retrieval.py [--limit N] [--out bench/results/retrieval.json]
+
+Uses the same evaluation index as `news-assistant eval retrieval`. The question and window
+vectors are cached across variants so that the table takes minutes, not an hour; latency is
+therefore not measured here (the eval command measures it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from assistant.evaluate import (  # noqa: E402
+    DEFAULT_CORPUS,
+    DEFAULT_QUERIES,
+    build_eval_index,
+    eval_settings,
+    load_queries,
+    retrieve_all,
+    summarise,
+)
+from assistant.retrieve import RankingOptions, Retriever  # noqa: E402
+from index.config import Settings, quiet_offline_environment  # noqa: E402
+from index.embedding import Embedder  # noqa: E402
+
+COLUMNS = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "recall@10", "complete@6", "complete@10")
+
+FULL = RankingOptions()
+PLAIN = RankingOptions(
+    understand=False,
+    strip_metadata=False,
+    window_words=0,
+    outlet_pools=False,
+    coverage_weight=0.0,
+    collapse_duplicates=False,
+)
+VARIANTS: list[tuple[str, RankingOptions]] = [
+    ("plain hybrid: keyword + dense, whole question", PLAIN),
+    (
+        "+ question understanding (outlets, dates, speakers)",
+        replace(PLAIN, understand=True, strip_metadata=True, outlet_pools=True),
+    ),
+    ("+ windows of the question", replace(FULL, coverage_weight=0.0, collapse_duplicates=False)),
+    ("+ coverage selection", replace(FULL, collapse_duplicates=False)),
+    ("+ near-copy collapse = full", FULL),
+    ("full - outlet boost", replace(FULL, outlet_boost=0.0)),
+    ("full - outlet candidate pools", replace(FULL, outlet_pools=False)),
+    ("full - date boost", replace(FULL, date_boost=0.0)),
+    ("full - speaker boost", replace(FULL, speaker_boost=0.0)),
+    ("full + stripping outlet names and dates", replace(FULL, strip_metadata=True)),
+    ("full - dense scores (keyword only)", replace(FULL, dense_weight=0.0)),
+    ("full - windows", replace(FULL, window_words=0)),
+    ("full + clause probes (split_parts)", replace(FULL, part_probes=True)),
+    ("full, windows of 12 words", replace(FULL, window_words=12, window_step=6)),
+]
+
+
+class CachedEmbedder:
+    """The real embedder, remembering every text it embedded (variants repeat them)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimensions = inner.dimensions
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, self.inner.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "retrieval.json")
+    args = parser.parse_args()
+    quiet_offline_environment()
+
+    settings = Settings()  # type: ignore[call-arg]
+    embedder = Embedder(settings)
+    own = eval_settings(settings, DEFAULT_CORPUS, model_id=embedder.model_id)
+    store = build_eval_index(DEFAULT_CORPUS, settings=own, embedder=embedder)
+    queries = load_queries(DEFAULT_QUERIES, limit=args.limit)
+    cached: Any = CachedEmbedder(embedder)
+
+    rows = []
+    print(f"{'variant':<52}" + "".join(f"{c:>12}" for c in COLUMNS))
+    for name, options in VARIANTS:
+        retriever = Retriever(own, store=store, embedder=cached, options=options)
+        results = retrieve_all(queries, lambda q, r=retriever: r.search(q, k=10), progress=False)
+        summary = summarise(results)
+        overall = summary["overall"]
+        print(f"{name:<52}" + "".join(f"{overall[c]:>12.4f}" for c in COLUMNS), flush=True)
+        rows.append({"variant": name, "options": options.describe(), **summary})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"queries": str(DEFAULT_QUERIES), "variants": rows}, indent=2))
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
