@@ -534,6 +534,99 @@ def eval_retrieval(
     click.echo(f"results: {', '.join(str(p) for p in written)}")
 
 
+@eval_group.command(name="answers")
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Questions: a MultiHop-RAG file or JSON Lines (docs/evaluation.md; default: the "
+    "bundled MultiHop-RAG dev split).",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, path_type=Path),
+    help="Articles the questions are about, any file or folder `ingest` reads (default with "
+    "MultiHop-RAG questions: the bundled corpus). Not with --url.",
+)
+@click.option(
+    "--url", help="Ask a running server over its HTTP API instead, e.g. http://host:7860."
+)
+@click.option(
+    "--token", envvar="NEWS_ASSISTANT_EVAL_TOKEN", help="The server's API token (with --url)."
+)
+@_with_llm_options
+@click.option(
+    "--limit", type=click.IntRange(1), help="Only the first N questions (after --sample)."
+)
+@click.option("--sample", type=click.IntRange(1), help="A random N questions (see --seed).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --sample.")
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(10, 50),
+    default=10,
+    show_default=True,
+    help="Passages an answer.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for answers, summary, report and charts (default: runs/eval-<time>); "
+    "run again with the same folder to finish an interrupted run.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_obj
+@_errors_to_messages
+def eval_answers(
+    engine: Engine,
+    queries_path: Path | None,
+    corpus: Path | None,
+    url: str | None,
+    token: str | None,
+    llm_url: str | None,
+    llm_model: str | None,
+    no_llm: bool,
+    limit: int | None,
+    sample: int | None,
+    seed: int,
+    k: int,
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Answer a question benchmark end to end and score it: answers, retrieval, citations,
+    refusals and latency, overall and per question type, with a Markdown report and charts.
+
+    In this process (extractive, or with --llm-url the LLM) over the corpus's own index, or
+    against a running server with --url. See docs/evaluation.md."""
+    import time
+
+    from assistant.benchmark import run_answer_eval
+    from assistant.evaluate import DEFAULT_QUERIES
+    from assistant.report import format_summary, write_report
+
+    if url and (corpus or llm_url or llm_model):
+        raise click.UsageError("with --url the server answers from its own index and LLM")
+    run, notes = run_answer_eval(
+        engine=_llm_settings(engine, llm_url, llm_model),
+        questions_path=queries_path or DEFAULT_QUERIES,
+        corpus=corpus,
+        out=out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S"),
+        url=url,
+        token=token,
+        k=k,
+        use_llm=False if no_llm else None,
+        limit=limit,
+        sample=sample,
+        seed=seed,
+        progress=not quiet,
+    )
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    written = write_report(run)
+    click.echo(format_summary(run.summary))
+    click.echo(f"report: {written[0]}; answers and summary in {run.out}")
+
+
 def main() -> None:
     cli(prog_name="news-assistant")
 
