@@ -31,23 +31,14 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.date_from or self.date_to or self.outlets)
 
-    def chroma_where(self) -> dict[str, Any] | None:
-        clauses: list[dict[str, Any]] = []
-        if self.date_from:
-            clauses.append({"date_int": {"$gte": _date_int(self.date_from)}})
-        if self.date_to:
-            clauses.append({"date_int": {"$lte": _date_int(self.date_to)}})
-        if self.outlets:
-            clauses.append({"source": {"$in": list(self.outlets)}})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
     def admits(self, metadata: dict[str, Any]) -> bool:
-        date = int(metadata.get("date_int", 0) or 0)
-        if self.date_from and date < _date_int(self.date_from):
+        """Whether a chunk passes; an unknown date fails any date bound."""
+        day = int(metadata.get("date_int", 0) or 0)
+        if (self.date_from or self.date_to) and not day:
             return False
-        if self.date_to and date > _date_int(self.date_to):
+        if self.date_from and day < _date_int(self.date_from):
+            return False
+        if self.date_to and day > _date_int(self.date_to):
             return False
         return not self.outlets or metadata.get("source") in self.outlets
 
@@ -182,10 +173,10 @@ class CorpusView:
             return keep
         if filters.date_from:
             keep &= self.day_of >= date.fromisoformat(filters.date_from).toordinal()
+        if filters.date_from or filters.date_to:
+            keep &= self.day_of > 0
         if filters.date_to:
-            keep &= (self.day_of <= date.fromisoformat(filters.date_to).toordinal()) & (
-                self.day_of > 0
-            )
+            keep &= self.day_of <= date.fromisoformat(filters.date_to).toordinal()
         if filters.outlets:
             keep &= self.outlet_mask(filters.outlets)
         return keep

@@ -171,6 +171,15 @@ def test_explicit_filters_are_hard_limits(tiny_engine: Engine) -> None:
     assert dated and {p.published for p in dated} == {"2023-11-09"}
 
 
+def test_an_unknown_date_fails_any_date_bound() -> None:
+    before = Filters(date_to="2023-10-31")
+    assert before.admits({"date_int": 20231001, "source": "X"})
+    assert not before.admits({"date_int": 0, "source": "X"})
+    assert not before.admits({"date_int": 20231101, "source": "X"})
+    assert Filters(outlets=("X",)).admits({"date_int": 0, "source": "X"})
+    assert not Filters(outlets=("Y",)).admits({"date_int": 0, "source": "X"})
+
+
 def test_the_question_is_read_against_the_corpus(tiny_engine: Engine) -> None:
     parsed = tiny_engine.retriever.understand("What did the verge say about Acme last week?")
     assert parsed.outlets == ("The Verge",)
