@@ -223,8 +223,8 @@ def format_table(ours: dict[str, Any], baseline: dict[str, Any] | None = None) -
         for metric in TABLE_METRICS:
             row = f"  {metric:<12} {block[metric]:>7.4f}"
             if base:
-                ratio = block[metric] / base[metric] if base[metric] else float("inf")
-                row += f" {base[metric]:>9.4f} {ratio:>6.2f}x"
+                ratio = f"{block[metric] / base[metric]:>6.2f}x" if base[metric] else "      -"
+                row += f" {base[metric]:>9.4f} {ratio}"
             lines.append(row)
     lat = ours["latency_ms"]
     line = f"latency per query: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms"

@@ -215,7 +215,6 @@ class RankingOptions:
     window_words: int = 8  # also search overlapping windows of the question (0: no windows)
     window_step: int = 4
     part_probes: bool = False  # also search each clause found by `split_parts`
-    outlet_pools: bool = True  # also take candidates from inside each outlet named
     dense_weight: float = 0.25  # of the dense score beside the keyword score (1)
     outlet_boost: float = 1.0
     date_boost: float = 0.3
@@ -338,8 +337,8 @@ class Retriever:
     def candidates(
         self, probes: list[str], parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
     ) -> Candidates | None:
-        """The best chunks of each probe by keyword and by dense score (in the whole allowed
-        corpus and inside each outlet the question names), scored against every probe."""
+        """The best chunks of each probe by keyword and by dense score, scored against every
+        probe."""
         # The question and its short windows are embedded apart: in one batch every window
         # would be padded to the question's length (4x the time).
         vectors = np.concatenate([self.embedder.embed(probes[:1]), self.embedder.embed(probes[1:])])
@@ -349,17 +348,11 @@ class Retriever:
             scores = self.store.keyword.scores(probe)
             if scores.shape[0] == keyword.shape[0]:  # else the keyword index moved on meanwhile
                 keyword[:, j] = scores
-        masks = [allowed]
-        if parsed.outlets and self.options.outlet_pools:
-            inside = allowed & view.outlet_mask(parsed.outlets)
-            if inside.any():
-                masks.append(inside)
         pool = self.settings.candidates
         found: set[int] = set()
-        for mask in masks:
-            for j in range(len(probes)):
-                found.update(_top(keyword[:, j], mask, pool).tolist())
-                found.update(_top(dense[:, j] + 1.0, mask, pool).tolist())
+        for j in range(len(probes)):
+            found.update(_top(keyword[:, j], allowed, pool).tolist())
+            found.update(_top(dense[:, j] + 1.0, allowed, pool).tolist())
         if not found:
             return None
         rows = np.array(sorted(found))

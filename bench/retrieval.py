@@ -42,7 +42,6 @@ PLAIN = RankingOptions(
     understand=False,
     strip_metadata=False,
     window_words=0,
-    outlet_pools=False,
     coverage_weight=0.0,
     collapse_duplicates=False,
 )
@@ -50,13 +49,12 @@ VARIANTS: list[tuple[str, RankingOptions]] = [
     ("plain hybrid: keyword + dense, whole question", PLAIN),
     (
         "+ question understanding (outlets, dates, speakers)",
-        replace(PLAIN, understand=True, strip_metadata=True, outlet_pools=True),
+        replace(PLAIN, understand=True),
     ),
     ("+ windows of the question", replace(FULL, coverage_weight=0.0, collapse_duplicates=False)),
     ("+ coverage selection", replace(FULL, collapse_duplicates=False)),
     ("+ near-copy collapse = full", FULL),
     ("full - outlet boost", replace(FULL, outlet_boost=0.0)),
-    ("full - outlet candidate pools", replace(FULL, outlet_pools=False)),
     ("full - date boost", replace(FULL, date_boost=0.0)),
     ("full - speaker boost", replace(FULL, speaker_boost=0.0)),
     ("full + stripping outlet names and dates", replace(FULL, strip_metadata=True)),
