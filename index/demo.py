@@ -53,7 +53,8 @@ def build_vector_cache(
         for article in articles
         for chunk in chunk_article(article, embedder=embedder, settings=settings)
     ]
-    vectors = embedder.embed(texts, progress=progress, bulk=True)
+    with embedder.bulk_threads():
+        vectors = embedder.embed(texts, progress=progress)
     return VectorCache.from_pairs(
         {text_key(embedder.model_id, t): v for t, v in zip(texts, vectors, strict=True)}
     )

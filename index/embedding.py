@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,16 +37,23 @@ class Embedder:
         if not Path(self.model_path).is_dir():
             raise ConfigError(f"model_path: no model folder at {self.model_path}")
         self._lock = threading.Lock()
+        cores = os.cpu_count() or 1
+        self._query_threads = settings.torch_threads or cores
+        self._bulk_threads = settings.ingest_threads or cores
+        self._bulk = False
 
     @cached_property
     def model(self) -> SentenceTransformer:
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        self._query_threads = self.settings.torch_threads or torch.get_num_threads()
-        self._bulk_threads = self.settings.ingest_threads or os.cpu_count() or 1
-        torch.set_num_threads(self._query_threads)
-        return SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+        model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+        self._apply_threads()
+        return model
+
+    def _apply_threads(self) -> None:
+        import torch
+
+        torch.set_num_threads(self._bulk_threads if self._bulk else self._query_threads)
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -79,29 +87,33 @@ class Embedder:
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def embed(
-        self, texts: Sequence[str], *, progress: bool = False, bulk: bool = False
-    ) -> np.ndarray:
-        """Normalised vectors; `bulk` (ingest) uses every core, queries use few threads."""
+    @contextmanager
+    def bulk_threads(self) -> Iterator[None]:
+        """Every core for a bulk job (an ingest), set once for the whole job: switching
+        torch's thread count per call made bulk embedding a third slower."""
+        self._bulk = True
+        if "model" in self.__dict__:  # else the model sets them when it loads
+            self._apply_threads()
+        try:
+            yield
+        finally:
+            self._bulk = False
+            if "model" in self.__dict__:
+                self._apply_threads()
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Normalised float32 vectors, one a text."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        import torch
-
         model = self.model
         with self._lock:
-            if bulk:
-                torch.set_num_threads(self._bulk_threads)
-            try:
-                vectors = model.encode(
-                    list(texts),
-                    batch_size=self.settings.embed_batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=progress,
-                )
-            finally:
-                if bulk:
-                    torch.set_num_threads(self._query_threads)
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.settings.embed_batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -144,7 +156,7 @@ class VectorCache:
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
         out = np.zeros((len(texts), embedder.dimensions), dtype=np.float32)
         if missing:
-            out[missing] = embedder.embed([texts[i] for i in missing], progress=progress, bulk=True)
+            out[missing] = embedder.embed([texts[i] for i in missing], progress=progress)
         for i, key in enumerate(keys):
             if key in self._rows:
                 out[i] = self._vectors[self._rows[key]]

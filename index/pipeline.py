@@ -170,37 +170,44 @@ def ingest(
         pending.clear()
         replace.clear()
 
-    for start in range(0, len(articles), 200):
-        batch = articles[start : start + 200]
-        states = store.article_states([a.id for a in batch])
-        new = [a for a in batch if a.id not in states]
-        owners = store.articles_with_body([a.body_hash for a in new])
-        for article in batch:
-            state = states.get(article.id)
-            if state is not None and state.complete and state.article_hash == article.content_hash:
-                report.unchanged += 1
-                bar.update(1)
-                continue
-            if state is None and owners.get(article.body_hash, article.id) != article.id:
-                report.duplicates += 1
-                report.notes.append(
-                    f"{article.origin}: same text as stored article {owners[article.body_hash]}"
-                )
-                bar.update(1)
-                continue
-            if state is None:
-                report.added += 1
-            else:
-                if state.article_hash == article.content_hash:
-                    report.repaired += 1
+    with embedder.bulk_threads():
+        for start in range(0, len(articles), 200):
+            batch = articles[start : start + 200]
+            states = store.article_states([a.id for a in batch])
+            new = [a for a in batch if a.id not in states]
+            owners = store.articles_with_body([a.body_hash for a in new])
+            for article in batch:
+                state = states.get(article.id)
+                if (
+                    state is not None
+                    and state.complete
+                    and state.article_hash == article.content_hash
+                ):
+                    report.unchanged += 1
+                    bar.update(1)
+                    continue
+                if state is None and owners.get(article.body_hash, article.id) != article.id:
+                    report.duplicates += 1
+                    report.notes.append(
+                        f"{article.origin}: same text as stored article {owners[article.body_hash]}"
+                    )
+                    bar.update(1)
+                    continue
+                if state is None:
+                    report.added += 1
                 else:
-                    report.updated += 1
-                replace.append(article.id)
-            pending.append((article, chunk_article(article, embedder=embedder, settings=settings)))
-            if sum(len(chunks) for _, chunks in pending) >= write_every:
-                flush()
-    if pending or replace:
-        flush()
+                    if state.article_hash == article.content_hash:
+                        report.repaired += 1
+                    else:
+                        report.updated += 1
+                    replace.append(article.id)
+                pending.append(
+                    (article, chunk_article(article, embedder=embedder, settings=settings))
+                )
+                if sum(len(chunks) for _, chunks in pending) >= write_every:
+                    flush()
+        if pending or replace:
+            flush()
     bar.close()
     store.sync_keyword_index(force=True)
     report.seconds = time.perf_counter() - started
