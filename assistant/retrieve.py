@@ -216,9 +216,10 @@ class RankingOptions:
     window_step: int = 4
     part_probes: bool = False  # also search each clause found by `split_parts`
     dense_weight: float = 0.25  # of the dense score beside the keyword score (1)
+    window_dense: bool = False  # embed the windows too (else keyword scores only for them)
     outlet_boost: float = 1.0
     date_boost: float = 0.3
-    speaker_boost: float = 0.3
+    speaker_boost: float = 0.5
     coverage_weight: float = 0.5  # of covering every window of the question
     collapse_duplicates: bool = True
     duplicate_similarity: float = 0.97
@@ -251,7 +252,23 @@ def _top(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-_QUOTED = re.compile(r"[\"“”]|\b(?:said|says|told|according to|added|stated)\b")
+_SPEECH = (
+    r"(?:said|says|say|told|tells|stated|added|argued|warned|noted|stressed|insisted|explained|"
+    r"emphasi[sz]ed|underlined|highlighted|elaborated|recalled|remarked|commented|declared|"
+    r"announced|pointed out|claimed|wrote|asked|replied|responded|urged|according to)"
+)
+
+
+def _speaker_pattern(name: str) -> re.Pattern[str]:
+    """Words attributed to `name` (a surname): "Lavrov said", "said Lavrov", "according to
+    Lavrov", "Lavrov: ...", or a quotation closed next to the name ('...," Lavrov noted')."""
+    who = rf"\b{re.escape(name)}\b"
+    return re.compile(
+        rf"{who}\s+(?:\w+\s+){{0,2}}?{_SPEECH}\b"
+        rf"|\b{_SPEECH}\s+(?:[A-Z][\w.]*\s+){{0,3}}?{who}"
+        rf"|{who}\s*:"
+        rf"|[”\"]\s*(?:\w+\s+){{0,3}}?{who}"
+    )
 
 
 @dataclass
@@ -341,8 +358,14 @@ class Retriever:
         probe."""
         # The question and its short windows are embedded apart: in one batch every window
         # would be padded to the question's length (4x the time).
-        vectors = np.concatenate([self.embedder.embed(probes[:1]), self.embedder.embed(probes[1:])])
-        dense = view.matrix @ vectors.T  # (chunks, probes)
+        if self.options.window_dense:
+            vectors = np.concatenate(
+                [self.embedder.embed(probes[:1]), self.embedder.embed(probes[1:])]
+            )
+            dense = view.matrix @ vectors.T  # (chunks, probes)
+        else:
+            dense = np.zeros((len(view.records), len(probes)), dtype=np.float32)
+            dense[:, 0] = view.matrix @ self.embedder.embed(probes[:1])[0]
         keyword = np.zeros_like(dense)
         for j, probe in enumerate(probes):
             scores = self.store.keyword.scores(probe)
@@ -352,7 +375,8 @@ class Retriever:
         found: set[int] = set()
         for j in range(len(probes)):
             found.update(_top(keyword[:, j], allowed, pool).tolist())
-            found.update(_top(dense[:, j] + 1.0, allowed, pool).tolist())
+            if j == 0 or self.options.window_dense:
+                found.update(_top(dense[:, j] + 1.0, allowed, pool).tolist())
         if not found:
             return None
         rows = np.array(sorted(found))
@@ -374,11 +398,12 @@ class Retriever:
         if days and o.date_boost:
             boost += o.date_boost * view.date_mask(days)[rows]
         if parsed.speakers and o.speaker_boost:
-            names = [re.compile(rf"\b{re.escape(s.split()[-1])}\b") for s in parsed.speakers]
+            # Only words attributed to the person count: a chunk that merely names them
+            # already scores for the name through the keyword index.
+            speaking = [_speaker_pattern(s.split()[-1]) for s in parsed.speakers]
             for j, i in enumerate(rows.tolist()):
-                text = view.records[i].text
-                if any(name.search(text) for name in names):
-                    boost[j] += o.speaker_boost * (1.0 if _QUOTED.search(text) else 0.5)
+                if any(p.search(view.records[i].text) for p in speaking):
+                    boost[j] += o.speaker_boost
         return boost
 
     def select(self, scores: np.ndarray, rows: np.ndarray, view: CorpusView, k: int) -> list[int]:

@@ -59,6 +59,7 @@ VARIANTS: list[tuple[str, RankingOptions]] = [
     ("full - speaker boost", replace(FULL, speaker_boost=0.0)),
     ("full + stripping outlet names and dates", replace(FULL, strip_metadata=True)),
     ("full - dense scores (keyword only)", replace(FULL, dense_weight=0.0)),
+    ("full + dense scores for the windows too", replace(FULL, window_dense=True)),
     ("full - windows", replace(FULL, window_words=0)),
     ("full + clause probes (split_parts)", replace(FULL, part_probes=True)),
     ("full, windows of 12 words", replace(FULL, window_words=12, window_step=6)),

@@ -50,6 +50,10 @@ NATO_PLAIN = (
     "NATO expansion has been debated for decades. The alliance grew from 16 members in the "
     "1990s to 31 today, and expansion to the east remains a topic of debate among analysts."
 )
+NATO_MENTION = (
+    "Secretary Blinken proposed a meeting with Foreign Minister Lavrov to discuss NATO expansion "
+    "and European security, officials in Washington announced, as NATO allies met in Brussels."
+)
 SYNDICATED = (
     "A rare white kangaroo was spotted near a country road outside Ballarat, delighting "
     "locals. Wildlife officers said the animal appeared healthy and asked people to keep away."
@@ -72,6 +76,7 @@ def _articles() -> list[dict[str, Any]]:
         ("Quasar console sells out", CONSOLE, "Polygon", "2023-10-11"),
         ("Lavrov: the West broke its promise", NATO_QUOTE, "TASS", "2023-10-12"),
         ("Why NATO grew", NATO_PLAIN, "Analysis Weekly", "2023-10-12"),
+        ("Blinken offers talks on NATO expansion", NATO_MENTION, "Wire", "2023-10-13"),
         ("White kangaroo spotted", SYNDICATED, "The Age", "2023-10-20"),
         (
             "White kangaroo spotted",
@@ -134,9 +139,28 @@ def test_every_part_of_a_two_part_question_reaches_the_top(tiny_engine: Engine) 
 
 
 def test_a_chunk_quoting_the_asked_about_speaker_ranks_up(tiny_engine: Engine) -> None:
-    top = tiny_engine.search("What did Lavrov say about NATO expansion?", k=2)
-    assert top[0].source == "TASS"
-    assert top[0].signals.get("boost", 1.0) > 1.0
+    top = tiny_engine.search("What did Lavrov say about NATO expansion?", k=3)
+    assert top[0].source == "TASS"  # Lavrov speaks; the Wire piece only names him
+    boosts = {p.source: p.signals["boost"] for p in top}
+    assert boosts["TASS"] > boosts["Wire"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "speaks"),
+    [
+        ('"We were told the alliance would not move," Lavrov elaborated.', True),
+        ("NATO must stop, said Foreign Minister Sergey Lavrov on Friday.", True),
+        ("Lavrov told reporters in Moscow that talks had failed.", True),
+        ("The talks failed, according to Lavrov.", True),
+        ('Lavrov: "We will respond."', True),
+        ("Blinken proposed a meeting with Lavrov, and welcomed continued coordination.", False),
+        ("Blinken said he would meet Lavrov next week.", False),
+    ],
+)
+def test_words_attributed_to_a_speaker(text: str, speaks: bool) -> None:
+    from assistant.retrieve import _speaker_pattern
+
+    assert bool(_speaker_pattern("Lavrov").search(text)) is speaks
 
 
 def test_syndicated_copies_are_collapsed(tiny_engine: Engine) -> None:
