@@ -239,7 +239,12 @@ class ChunkStore:
     def generation(self) -> str | None:
         """The collection's current generation: a cheap question, unlike a fingerprint."""
         name = self.settings.collection
-        metadata = self._call(lambda: self._client.get_collection(name).metadata) or {}
+
+        def read() -> Any:
+            assert self.collection is not None  # made here if the store is new
+            return self._client.get_collection(name).metadata
+
+        metadata = self._call(read) or {}
         value = metadata.get("generation")
         return None if value is None else str(value)
 
