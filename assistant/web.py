@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -530,7 +531,10 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
             progress=progress,
         )
         if report:
-            log.warning("built the demo index: %s", report.summary())
+            # A closing line under the progress bar, not a warning: logs stay quiet by default.
+            if progress:
+                print(f"built the demo index: {report.summary()}", file=sys.stderr, flush=True)
+            log.info("built the demo index: %s", report.summary())
     engine.embedder.embed_query("warm up")
     engine.store.sync_keyword_index(force=True)
 
