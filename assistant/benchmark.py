@@ -709,10 +709,7 @@ def local_engine(engine: Engine, corpus: Path, *, progress: bool = True) -> Engi
     embedder = engine.embedder
     own = index_settings(engine.settings, corpus, model_id=embedder.model_id)
     store = build_eval_index(corpus, settings=own, embedder=embedder, progress=progress)
-    local = Engine(own)
-    local.__dict__["embedder"] = embedder
-    local.__dict__["store"] = store
-    return local
+    return Engine(own, embedder=embedder, store=store)
 
 
 def unmatched_evidence(questions: Sequence[Question], engine: Engine) -> list[str]:

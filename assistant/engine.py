@@ -27,8 +27,20 @@ from index.store import ChunkStore
 class Engine:
     """Holds the settings, the store, the model and the retriever; safe to share across threads."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: ChunkStore | None = None,
+    ) -> None:
+        """`embedder` and `store` share ones already loaded (a model is loaded once per
+        process); otherwise each is made from `settings` when first used."""
         self.settings = settings or Settings()  # type: ignore[call-arg]
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+        if store is not None:
+            self.__dict__["store"] = store
 
     @cached_property
     def store(self) -> ChunkStore:

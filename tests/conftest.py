@@ -110,8 +110,7 @@ def small_engine(
     from index.pipeline import ingest
 
     settings = make_settings(tmp_path_factory.mktemp("small-store"))
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(settings, embedder=embedder)
     shipped = demo_vectors_path(embedder)  # the same chunks as the demo's: no embedding needed
     cache = VectorCache.load(shipped) if shipped.exists() else None
     ingest(
@@ -155,8 +154,7 @@ def web_engine(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, emb
     extra = tmp_path_factory.mktemp("web-corpus") / "hostile.jsonl"
     extra.write_text(json.dumps(XSS_ARTICLE) + "\n")
     settings = make_settings(tmp_path_factory.mktemp("web-store"))
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(settings, embedder=embedder)
     cache = demo_vectors_path(embedder)  # the demo articles' vectors ship with the repo
     ingest(
         [small_corpus, extra],

@@ -311,8 +311,10 @@ def test_llm_mode_is_recorded_with_each_answer(
         yield from (REFUSAL[i : i + 4] for i in range(0, len(REFUSAL), 4))
 
     monkeypatch.setattr(Generator, "stream", scripted)
-    engine = Engine(small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"))
-    engine.__dict__["embedder"] = small_engine.embedder
+    engine = Engine(
+        small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"),
+        embedder=small_engine.embedder,
+    )
     lavrov = load_questions(question_file).questions[:1]
     run = run_benchmark(lavrov, InProcessTarget(engine), tmp_path / "llm", progress=False)
     assert run.manifest["answer_mode"] == "llm:default"

@@ -109,12 +109,6 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return server.settings(tmp_path / "storage")
 
 
-def _engine(settings: Settings, embedder: Any) -> Engine:
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
-    return engine
-
-
 def _feed(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
@@ -150,7 +144,7 @@ def _in_step(store: ChunkStore) -> None:
 def test_ingest_update_delete_and_search(
     store_settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    engine = _engine(store_settings, embedder)
+    engine = Engine(store_settings, embedder=embedder)
     feed = _feed(tmp_path / "feed.jsonl", ROWS)
     first = _ingest([feed, TASS], engine)
     assert (first.added, first.updated) == (3, 0)
@@ -176,7 +170,7 @@ def test_ingest_update_delete_and_search(
 def test_check_and_repair_of_an_incomplete_article(
     store_settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    engine = _engine(store_settings, embedder)
+    engine = Engine(store_settings, embedder=embedder)
     _ingest([TASS], engine)
     store = engine.store
     ids = sorted(store.chunk_ids_where({"source": "TASS"}))
@@ -192,11 +186,11 @@ def test_check_and_repair_of_an_incomplete_article(
 def test_a_second_process_follows_writes_through_the_keyword_sync(
     store_settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    writer = _engine(store_settings, embedder)
+    writer = Engine(store_settings, embedder=embedder)
     _ingest([_feed(tmp_path / "a.jsonl", ROWS[:1])], writer)
     # On a server, another app process has its own keyword folder; embedded, it shares one.
     other = store_settings.with_changes(storage_dir=tmp_path / "reader")
-    reader = _engine(other if store_settings.chroma_host else store_settings, embedder)
+    reader = Engine(other if store_settings.chroma_host else store_settings, embedder=embedder)
     assert reader.search("Tallinn tram", k=1)[0].title == "Short report 1"
     _ingest([_feed(tmp_path / "b.jsonl", ROWS[1:])], writer)
     assert reader.search("wheat prices Kansas", k=1)[0].title == "Short report 2"
@@ -206,7 +200,7 @@ def test_a_second_process_follows_writes_through_the_keyword_sync(
 def test_searches_in_flight_survive_an_ingest(
     store_settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    engine = _engine(store_settings, embedder)
+    engine = Engine(store_settings, embedder=embedder)
     _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
     batch = [
         _short(10 + n, f"Report {n}: the harbour in Quito moved {n + 3} thousand crates this week.")
@@ -257,7 +251,7 @@ def test_search_fails_clearly_while_the_server_is_down_and_recovers(
 
     from assistant.api import create_api
 
-    engine = _engine(own_server.settings(tmp_path / "storage"), embedder)
+    engine = Engine(own_server.settings(tmp_path / "storage"), embedder=embedder)
     _ingest([TASS], engine)
     question = "What did Lavrov say about NATO expansion?"
     assert engine.search(question, k=1)[0].source == "TASS"
@@ -276,7 +270,7 @@ def test_search_fails_clearly_while_the_server_is_down_and_recovers(
     assert where in down.json()["error"]["message"]
     assert http.get("/api/health").status_code == 503
     with pytest.raises(StoreUnavailableError, match="cannot open Chroma"):
-        _ = _engine(engine.settings, embedder).store  # a process starting meanwhile
+        _ = Engine(engine.settings, embedder=embedder).store  # a process starting meanwhile
 
     own_server.start()  # the same port and folder
     assert engine.search(question, k=1)[0].source == "TASS"  # the same engine object
@@ -290,7 +284,7 @@ def test_a_hung_server_times_out_instead_of_hanging_the_app(
     own_server: ChromaServer, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "_SERVER_READ_SECONDS", 1.0)
-    engine = _engine(own_server.settings(tmp_path / "storage"), embedder)
+    engine = Engine(own_server.settings(tmp_path / "storage"), embedder=embedder)
     _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
     assert own_server.process is not None
     os.kill(own_server.process.pid, signal.SIGSTOP)

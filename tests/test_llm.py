@@ -94,8 +94,7 @@ def test_an_unreachable_llm_falls_back_to_an_extractive_answer(
     settings = small_engine.settings.with_changes(
         llm_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5.0
     )
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = small_engine.embedder
+    engine = Engine(settings, embedder=small_engine.embedder)
     answer = engine.ask(LAVROV_QUESTION)
     assert answer.mode == "extractive"
     assert "verbal pledges in the 1990s not to expand NATO" in answer.text
@@ -143,8 +142,7 @@ def llm_engine(llm_url: str, small_engine: Any) -> Any:
         llm_model="smollm2",
         llm_max_tokens=80,
     )
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = small_engine.embedder
+    engine = Engine(settings, embedder=small_engine.embedder)
     engine.__dict__["sentence_vectors"] = small_engine.sentence_vectors
     return engine
 
@@ -235,8 +233,10 @@ def _engine_with_scripted_llm(
         yield from (reply[i : i + 5] for i in range(0, len(reply), 5))
 
     monkeypatch.setattr(Generator, "stream", scripted)
-    engine = Engine(small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"))
-    engine.__dict__["embedder"] = small_engine.embedder
+    engine = Engine(
+        small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"),
+        embedder=small_engine.embedder,
+    )
     return engine
 
 

@@ -19,12 +19,6 @@ from index.pipeline import delete_articles, ingest
 from .conftest import REPO, TASS, demo_articles
 
 
-def _engine(settings: Settings, embedder: Any) -> Engine:
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
-    return engine
-
-
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -44,7 +38,7 @@ def test_reingest_is_idempotent_and_update_replaces_chunks(
 ) -> None:
     rows = demo_articles(3)
     feed = _write_jsonl(tmp_path / "feed.jsonl", rows)
-    engine = _engine(settings, embedder)
+    engine = Engine(settings, embedder=embedder)
 
     first = ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
     assert (first.added, first.updated, first.unchanged) == (3, 0, 0)
@@ -76,7 +70,7 @@ def test_duplicates_are_skipped_and_counted(
     rows = demo_articles(2)
     copy = {**rows[0], "url": "https://mirror.example/copy", "id": "other"}
     feed = _write_jsonl(tmp_path / "feed.jsonl", [rows[0], rows[1], rows[0], copy])
-    engine = _engine(settings, embedder)
+    engine = Engine(settings, embedder=embedder)
     report = ingest(
         [feed], settings=settings, store=engine.store, embedder=embedder, progress=False
     )
@@ -94,7 +88,7 @@ def test_duplicates_are_skipped_and_counted(
 def test_delete_removes_chunks_from_both_indexes(
     settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    engine = _engine(settings, embedder)
+    engine = Engine(settings, embedder=embedder)
     ingest([TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
     feed = _write_jsonl(tmp_path / "feed.jsonl", demo_articles(2))
     ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
@@ -111,19 +105,19 @@ def test_delete_removes_chunks_from_both_indexes(
 def test_keyword_index_is_rebuilt_from_chroma_when_missing_or_stale(
     settings: Settings, embedder: Any
 ) -> None:
-    engine = _engine(settings, embedder)
+    engine = Engine(settings, embedder=embedder)
     ingest([TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
     keyword_dir = engine.store.keyword.directory
     assert (keyword_dir / "state.json").exists()
 
     # a new process (a new engine) loads the persisted index without rebuilding
-    fresh = _engine(settings, embedder)
+    fresh = Engine(settings, embedder=embedder)
     assert fresh.store.sync_keyword_index(force=True)
     assert len(fresh.store.keyword) == engine.store.count()
 
     # a corrupted derived index is rebuilt from Chroma, the truth
     (keyword_dir / "records.jsonl").write_text("not json\n")
-    third = _engine(settings, embedder)
+    third = Engine(settings, embedder=embedder)
     third.store.sync_keyword_index(force=True)
     assert len(third.store.keyword) == engine.store.count()
     assert third.search("verbal pledges NATO", k=1)[0].source == "TASS"
@@ -214,10 +208,10 @@ def test_cli_ingest_is_idempotent_across_processes_and_reports_bad_records(
 def test_readers_look_again_only_when_the_generation_changes(
     settings: Settings, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = _engine(settings, embedder)
+    writer = Engine(settings, embedder=embedder)
     feed = _write_jsonl(tmp_path / "feed.jsonl", demo_articles(2))
     ingest([feed, TASS], settings=settings, store=writer.store, embedder=embedder, progress=False)
-    reader = _engine(settings, embedder).store
+    reader = Engine(settings, embedder=embedder).store
     reader.sync_keyword_index()
     assert len(reader.keyword) == writer.store.count()
 

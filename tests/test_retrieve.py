@@ -110,8 +110,7 @@ def tiny_engine(
     tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path, embedder: Any
 ) -> Engine:
     settings = make_settings(tmp_path_factory.mktemp("tiny-store"))
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(settings, embedder=embedder)
     ingest([tiny_corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
     return engine
 
@@ -217,8 +216,7 @@ def test_new_articles_are_searchable_at_once(
     tiny_engine: Engine, tmp_path: Path, embedder: Any
 ) -> None:
     settings = make_settings(tmp_path / "store")
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(settings, embedder=embedder)
     feed = tmp_path / "one.json"
     feed.write_text(json.dumps(_articles()[:2]))
     ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)

@@ -64,8 +64,7 @@ def hostile_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> E
     feed = folder / "injected.jsonl"
     feed.write_text("".join(json.dumps(row) + "\n" for row in INJECTED))
     settings = make_settings(folder / "storage")
-    engine = Engine(settings)
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(settings, embedder=embedder)
     ingest([feed, TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
     return engine
 
