@@ -21,6 +21,11 @@ class Citation:
     quote_start: int  # character offsets in the article body
     quote_end: int
 
+    @property
+    def passage_offset(self) -> int:
+        """Where the quote starts in the passage's text (an excerpt may skip parts)."""
+        return self.passage.text_offset(self.quote_start)
+
     def as_dict(self) -> dict[str, Any]:
         p = self.passage
         return {
@@ -38,6 +43,8 @@ class Citation:
             "passage": p.text,
             "passage_start": p.start,
             "passage_end": p.end,
+            "passage_spans": [list(span) for span in p.spans] or [[p.start, p.end]],
+            "quote_offset": self.passage_offset,
         }
 
 

@@ -147,6 +147,10 @@ class CitationOut(BaseModel):
     passage: str
     passage_start: int
     passage_end: int
+    passage_spans: list[list[int]] = Field(
+        description="The article ranges the passage is made of, joined by a blank line."
+    )
+    quote_offset: int = Field(description="Where the quote starts in `passage`.")
 
 
 class AskResponse(BaseModel):

@@ -291,8 +291,8 @@ def cite(passage: Passage, start: int, end: int, number: int) -> Citation:
         number=number,
         passage=passage,
         quote=passage.text[start:end],
-        quote_start=passage.start + start,
-        quote_end=passage.start + end,
+        quote_start=passage.article_offset(start),
+        quote_end=passage.article_offset(end),
     )
 
 

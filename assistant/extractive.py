@@ -302,8 +302,14 @@ def choose_sentences(
 def _repeats(a: Candidate, b: Candidate) -> bool:
     """The same article text (overlapping chunks) or nearly the same sentence."""
     if a.passage.article_id == b.passage.article_id:
-        a_start, a_end = a.passage.start + a.unit.start, a.passage.start + a.unit.end
-        b_start, b_end = b.passage.start + b.unit.start, b.passage.start + b.unit.end
+        a_start, a_end = (
+            a.passage.article_offset(a.unit.start),
+            a.passage.article_offset(a.unit.end),
+        )
+        b_start, b_end = (
+            b.passage.article_offset(b.unit.start),
+            b.passage.article_offset(b.unit.end),
+        )
         if a_start < b_end and b_start < a_end:
             return True
     if a.vector is None or b.vector is None:
@@ -316,7 +322,11 @@ def order_sentences(chosen: Sequence[Candidate]) -> list[Candidate]:
     quotes = [c for c in chosen if c.by_asked]
     rest = [c for c in chosen if not c.by_asked]
     rest.sort(
-        key=lambda c: (c.passage.published, c.passage.article_id, c.passage.start + c.unit.start)
+        key=lambda c: (
+            c.passage.published,
+            c.passage.article_id,
+            c.passage.article_offset(c.unit.start),
+        )
     )
     return quotes + rest
 

@@ -7,16 +7,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 
+from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker
 from assistant.query import DateRange, OutletMatcher, ParsedQuestion, parse_question
 from index.config import Settings
 from index.embedding import Embedder
-from index.keyword import ChunkRecord
+from index.keyword import ChunkRecord, keyword_tokens
 from index.store import ChunkStore
 
 
@@ -63,6 +64,8 @@ class Passage:
     end: int
     score: float
     signals: dict[str, float] = field(default_factory=dict)
+    # The article ranges the text is made of, joined by RUN_SEPARATOR; empty: [start, end).
+    spans: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def from_record(
@@ -87,6 +90,29 @@ class Passage:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def article_offset(self, position: int) -> int:
+        """Where character `position` of the text sits in the article."""
+        if not self.spans:
+            return self.start + position
+        at = 0
+        for a, b in self.spans:
+            if position <= at + (b - a):
+                return a + position - at
+            at += b - a + len(RUN_SEPARATOR)
+        return self.end
+
+    def text_offset(self, article_position: int) -> int:
+        """Where article character `article_position` sits in the text; -1 if it is not in it."""
+        if not self.spans:
+            inside = self.start <= article_position <= self.end
+            return article_position - self.start if inside else -1
+        at = 0
+        for a, b in self.spans:
+            if a <= article_position <= b:
+                return at + article_position - a
+            at += b - a + len(RUN_SEPARATOR)
+        return -1
+
 
 # The corpus as arrays --------------------------------------------------------------------------
 
@@ -105,6 +131,7 @@ class CorpusView:
     article_of: np.ndarray
     matcher: OutletMatcher
     latest: date | None
+    texts: dict[int, ArticleText] = field(default_factory=dict)  # built when first needed
 
     @classmethod
     def empty(cls) -> CorpusView:
@@ -181,6 +208,19 @@ class CorpusView:
             keep &= self.outlet_mask(filters.outlets)
         return keep
 
+    def rows_of(self, article: int) -> np.ndarray:
+        return np.flatnonzero(self.article_of == article)
+
+    def article_text(self, article: int, embedder: Embedder) -> ArticleText:
+        """An article's text and sentences, from its chunks."""
+        text = self.texts.get(article)
+        if text is None:
+            text = ArticleText.from_chunks(
+                self.rows_of(article).tolist(), self.records, embedder.count_tokens
+            )
+            self.texts[article] = text
+        return text
+
     def outlet_mask(self, names: Sequence[str]) -> np.ndarray:
         codes = [self.outlets.index(n) for n in names if n in self.outlets]
         return np.isin(self.outlet_of, codes)
@@ -223,6 +263,10 @@ class RankingOptions:
     coverage_weight: float = 0.5  # of covering every window of the question
     collapse_duplicates: bool = True
     duplicate_similarity: float = 0.97
+    excerpts: bool = True  # fill passages with each article's best sentences (else: chunks)
+    excerpt_dense: float = 1.5  # weight of the dense score of the chunk around a sentence
+    excerpt_neighbours: float = 0.5  # share of the neighbouring sentences' scores
+    article_penalty: float = 0.1  # taken off a pick's gain per passage its article already has
 
     def describe(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -279,6 +323,7 @@ class Candidates:
     keyword: np.ndarray  # (candidates, probes), max-normalised per probe
     dense: np.ndarray  # (candidates, probes), 0 at the median candidate, 1 at the best
     boost: np.ndarray  # (candidates,)
+    question_dense: np.ndarray  # (chunks,) cosine of every chunk with the whole question
 
     def scores(self, dense_weight: float) -> np.ndarray:
         return (self.keyword + dense_weight * self.dense) * self.boost[:, None]
@@ -336,8 +381,9 @@ class Retriever:
         if found is None:
             return []
         scores = found.scores(self.options.dense_weight)
-        chosen = self.select(scores, found.rows, view, k)
-        return [
+        # With excerpts, an article's later passages may find its sentences used up: spare picks.
+        chosen = self.select(scores, found.rows, view, 2 * k if self.options.excerpts else k)
+        passages = [
             Passage.from_record(
                 view.records[found.rows[j]],
                 float(scores[j, 0]),
@@ -350,6 +396,52 @@ class Retriever:
             )
             for j in chosen
         ]
+        if self.options.excerpts:
+            passages = self.excerpts(
+                passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question_dense
+            )
+        return passages[:k]
+
+    def excerpts(
+        self,
+        passages: list[Passage],
+        rows: list[int],
+        parsed: ParsedQuestion,
+        view: CorpusView,
+        question_dense: np.ndarray,
+    ) -> list[Passage]:
+        """Each passage refilled with its article's best sentences not yet given to an earlier
+        passage; passages whose article has nothing left are dropped."""
+        terms = keyword_tokens(parsed.text)
+        idf = self.store.keyword.idf(terms)
+        pickers: dict[int, ExcerptPicker] = {}
+        out: list[Passage] = []
+        for passage, row in zip(passages, rows, strict=True):
+            article = int(view.article_of[row])
+            picker = pickers.get(article)
+            if picker is None:
+                text = view.article_text(article, self.embedder)
+                dense = {int(r): float(question_dense[r]) for r in view.rows_of(article)}
+                scores = text.scores(
+                    terms,
+                    idf,
+                    dense,
+                    dense_weight=self.options.excerpt_dense,
+                    neighbour_weight=self.options.excerpt_neighbours,
+                )
+                picker = pickers[article] = ExcerptPicker(text, scores, self.settings.chunk_tokens)
+            runs = picker.next_runs()
+            if runs:
+                out.append(
+                    replace(
+                        passage,
+                        text=picker.text(runs),
+                        start=runs[0][0],
+                        end=runs[-1][1],
+                        spans=tuple(runs) if len(runs) > 1 else (),
+                    )
+                )
+        return out
 
     def candidates(
         self, probes: list[str], parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
@@ -385,7 +477,7 @@ class Retriever:
         dn = dense[rows]
         median = np.median(dn, axis=0)
         dn = np.clip((dn - median) / np.maximum(dn.max(axis=0) - median, 1e-9), 0.0, 1.0)
-        return Candidates(rows, kw, dn, self._boosts(rows, parsed, view))
+        return Candidates(rows, kw, dn, self._boosts(rows, parsed, view), dense[:, 0])
 
     def _boosts(self, rows: np.ndarray, parsed: ParsedQuestion, view: CorpusView) -> np.ndarray:
         """Chunks from the outlets and days the question names, or quoting the people it asks
@@ -408,19 +500,24 @@ class Retriever:
 
     def select(self, scores: np.ndarray, rows: np.ndarray, view: CorpusView, k: int) -> list[int]:
         """Greedily pick `k` candidates that are relevant to the whole question and together
-        cover each of its windows; near-copies (syndicated text) of a pick are passed over."""
+        cover each of its windows, a little less keen on an article each time it is picked;
+        near-copies (syndicated text) of a pick are passed over."""
         o = self.options
         relevance = scores[:, 0]
         windows = scores[:, 1:] if scores.shape[1] > 1 else scores[:, :1]
         covered = np.zeros(windows.shape[1])
         open_ = np.ones(rows.size, dtype=bool)
+        articles = view.article_of[rows]
+        picked_from = np.zeros(rows.size)  # passages already taken from each candidate's article
         chosen: list[int] = []
         while len(chosen) < k and open_.any():
             gain = relevance + o.coverage_weight * np.maximum(windows - covered, 0.0).sum(axis=1)
+            gain = gain - o.article_penalty * picked_from
             gain = np.where(open_, gain, -np.inf)
             best = int(np.argmax(gain))
             chosen.append(best)
             open_[best] = False
+            picked_from += articles == articles[best]
             covered = np.maximum(covered, windows[best])
             if o.collapse_duplicates:
                 similar = view.matrix[rows] @ view.matrix[rows[best]]

@@ -21,6 +21,7 @@ from fastapi import FastAPI  # noqa: E402
 from assistant.answer import Answer, Citation, format_date  # noqa: E402
 from assistant.api import STATIC_DIR, answer_mode, create_api, summarise_corpus  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
+from assistant.excerpts import RUN_SEPARATOR  # noqa: E402
 from assistant.retrieve import Filters, Passage  # noqa: E402
 from index.articles import parse_date  # noqa: E402
 from index.errors import ConfigError, NewsAssistantError  # noqa: E402
@@ -149,6 +150,22 @@ def _render_reply(index: int, turn: ChatTurn) -> str:
     return f'<div class="{classes}" data-turn="{index}">{bubble}</div>'
 
 
+# Where an excerpt skips part of the article: kept the separator's length so offsets hold.
+_GAP = "\ue000" * len(RUN_SEPARATOR)
+_GAP_HTML = '<span class="na-gap" title="Part of the article is left out here"> […] </span>'
+
+
+def _gaps_marked(passage: Passage) -> str:
+    if not passage.spans:
+        return passage.text
+    text, at = passage.text, 0
+    for a, b in passage.spans[:-1]:
+        at += b - a
+        text = text[:at] + _GAP + text[at + len(_GAP) :]
+        at += len(_GAP)
+    return text
+
+
 def _highlighted(passage: str, quote: str, start: int | None) -> str:
     """The passage, escaped, with the quote marked where it sits."""
     if quote:
@@ -193,7 +210,11 @@ def render_card(
         link = f'<span class="na-link">{_esc(passage.url)}</span>'
     else:
         link = ""
-    body = _highlighted(passage.text, quote, quote_at).replace("\n", "<br>")
+    body = (
+        _highlighted(_gaps_marked(passage), quote, quote_at)
+        .replace(_GAP, _GAP_HTML)
+        .replace("\n", "<br>")
+    )
     return (
         f'<details class="na-card" id="{ident}"{" open" if open_ else ""}>'
         f'<summary><span class="na-num">{_esc(label)}</span> '
@@ -204,7 +225,7 @@ def render_card(
 
 def _citation_card(turn: int, citation: Citation, *, open_: bool) -> str:
     p = citation.passage
-    offset = citation.quote_start - p.start
+    offset = citation.passage_offset
     return render_card(
         ident=card_id(turn, citation.number),
         label=f"[{citation.number}]",

@@ -5,6 +5,10 @@
 Uses the same evaluation index as `news-assistant eval retrieval`. The question and window
 vectors are cached across variants so that the table takes minutes, not an hour; latency is
 therefore not measured here (the eval command measures it).
+
+Two oracle rows bound what any ranking of these passages can reach: they are told which
+articles hold the gold facts and share the ten passages among them in turns, each article's
+passages ranked by the retriever's own scores (whole chunks, or excerpts).
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ from assistant.evaluate import (  # noqa: E402
     retrieve_all,
     summarise,
 )
-from assistant.retrieve import RankingOptions, Retriever  # noqa: E402
+from assistant.excerpts import ExcerptPicker  # noqa: E402
+from assistant.metrics import squeeze  # noqa: E402
+from assistant.retrieve import Passage, RankingOptions, Retriever  # noqa: E402
 from index.config import Settings, quiet_offline_environment  # noqa: E402
 from index.embedding import Embedder  # noqa: E402
+from index.keyword import keyword_tokens  # noqa: E402
 
 COLUMNS = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "recall@10", "complete@6", "complete@10")
 
@@ -44,6 +51,8 @@ PLAIN = RankingOptions(
     window_words=0,
     coverage_weight=0.0,
     collapse_duplicates=False,
+    excerpts=False,
+    article_penalty=0.0,
 )
 VARIANTS: list[tuple[str, RankingOptions]] = [
     ("plain hybrid: keyword + dense, whole question", PLAIN),
@@ -51,9 +60,27 @@ VARIANTS: list[tuple[str, RankingOptions]] = [
         "+ question understanding (outlets, dates, speakers)",
         replace(PLAIN, understand=True),
     ),
-    ("+ windows of the question", replace(FULL, coverage_weight=0.0, collapse_duplicates=False)),
-    ("+ coverage selection", replace(FULL, collapse_duplicates=False)),
-    ("+ near-copy collapse = full", FULL),
+    (
+        "+ windows of the question",
+        replace(
+            FULL,
+            coverage_weight=0.0,
+            collapse_duplicates=False,
+            excerpts=False,
+            article_penalty=0.0,
+        ),
+    ),
+    (
+        "+ coverage selection",
+        replace(FULL, collapse_duplicates=False, excerpts=False, article_penalty=0.0),
+    ),
+    (
+        "+ near-copy collapse",
+        replace(FULL, excerpts=False, article_penalty=0.0),
+    ),
+    ("+ excerpts (each article's best sentences)", replace(FULL, article_penalty=0.0)),
+    ("+ 0.1 less per passage already from an article = full", FULL),
+    ("full - excerpts (whole chunks)", replace(FULL, excerpts=False)),
     ("full - outlet boost", replace(FULL, outlet_boost=0.0)),
     ("full - date boost", replace(FULL, date_boost=0.0)),
     ("full - speaker boost", replace(FULL, speaker_boost=0.0)),
@@ -87,6 +114,53 @@ class CachedEmbedder:
         return self.embed([text])[0]
 
 
+class Oracle:
+    """Knows which articles hold each question's gold facts; ranks within them as the
+    retriever does, and deals the passages out to those articles in turns."""
+
+    def __init__(self, retriever: Retriever, queries: Sequence[Any], *, excerpts: bool) -> None:
+        self.retriever, self.excerpts = retriever, excerpts
+        self.view = view = retriever.view()
+        articles = sorted(set(view.article_of.tolist()))
+        flat = {a: squeeze(view.article_text(a, retriever.embedder).text) for a in articles}
+        self.gold: dict[str, list[int]] = {}
+        for query in queries:
+            holders = [
+                next((a for a in articles if squeeze(f) in flat[a]), None) for f in query.facts
+            ]
+            self.gold[query.query] = list(dict.fromkeys(a for a in holders if a is not None))
+
+    def search(self, question: str, k: int = 10) -> list[Passage]:
+        view, retriever = self.view, self.retriever
+        question_dense = view.matrix @ retriever.embedder.embed([question])[0]
+        keyword = retriever.store.keyword.scores(question)
+        keyword = keyword / max(float(keyword.max()), 1e-9)
+        relevance = keyword + retriever.options.dense_weight * question_dense
+        queues = []
+        for article in self.gold.get(question, []):
+            rows = view.rows_of(article)
+            rows = rows[np.argsort(-relevance[rows], kind="stable")]
+            if self.excerpts:
+                terms = keyword_tokens(question)
+                text = view.article_text(article, retriever.embedder)
+                scores = text.scores(
+                    terms,
+                    retriever.store.keyword.idf(terms),
+                    {int(r): float(question_dense[r]) for r in rows},
+                    dense_weight=retriever.options.excerpt_dense,
+                    neighbour_weight=retriever.options.excerpt_neighbours,
+                )
+                picker = ExcerptPicker(text, scores, retriever.settings.chunk_tokens)
+                queue = [picker.text(runs) for runs in iter(picker.next_runs, [])]
+            else:
+                queue = [view.records[r].text for r in rows]
+            queues.append(queue)
+        texts: list[str] = []
+        for turn in range(max((len(q) for q in queues), default=0)):
+            texts += [q[turn] for q in queues if turn < len(q)]
+        return [Passage("", "", t, "", "", "", "", "", 0, 0, 0.0) for t in texts[:k]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
@@ -110,6 +184,16 @@ def main() -> None:
         overall = summary["overall"]
         print(f"{name:<52}" + "".join(f"{overall[c]:>12.4f}" for c in COLUMNS), flush=True)
         rows.append({"variant": name, "options": options.describe(), **summary})
+    retriever = Retriever(own, store=store, embedder=cached, options=FULL)
+    for name, excerpts in (
+        ("oracle articles, whole chunks", False),
+        ("oracle articles, excerpts", True),
+    ):
+        oracle = Oracle(retriever, queries, excerpts=excerpts)
+        summary = summarise(retrieve_all(queries, oracle.search, progress=False))
+        overall = summary["overall"]
+        print(f"{name:<52}" + "".join(f"{overall[c]:>12.4f}" for c in COLUMNS), flush=True)
+        rows.append({"variant": name, "options": {"oracle": True, "excerpts": excerpts}, **summary})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"queries": str(DEFAULT_QUERIES), "variants": rows}, indent=2))
     print(f"-> {args.out}")

@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -103,6 +104,21 @@ class KeywordIndex:
         if bm25 is None or not tokens:
             return np.zeros(size, dtype=np.float32)
         return np.asarray(bm25.get_scores(tokens), dtype=np.float32)
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25's (Lucene) inverse document frequency of each known term, over the chunks."""
+        with self._lock:
+            bm25 = self._bm25
+        if bm25 is None:
+            return {}
+        indptr, documents = bm25.scores["indptr"], int(bm25.scores["num_docs"])
+        out = {}
+        for term in set(terms):
+            column = bm25.vocab_dict.get(term)
+            if column is not None and column + 1 < len(indptr):
+                frequency = int(indptr[column + 1] - indptr[column])
+                out[term] = math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+        return out
 
     def _save(self) -> None:
         """Persist the index; a failure only costs a rebuild in the next process."""

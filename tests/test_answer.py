@@ -76,7 +76,7 @@ def test_every_marker_maps_to_a_citation_numbered_densely(lavrov: Answer) -> Non
     assert list(dict.fromkeys(used)) == sorted(set(used))  # first use in order 1, 2, ...
     for citation in lavrov.citations:
         passage = citation.passage
-        offset = citation.quote_start - passage.start
+        offset = citation.passage_offset
         assert passage.text[offset : offset + len(citation.quote)] == citation.quote
 
 

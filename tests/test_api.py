@@ -31,6 +31,8 @@ CITATION_FIELDS = {
     "passage",
     "passage_start",
     "passage_end",
+    "passage_spans",
+    "quote_offset",
 }
 TOKEN = "s3cret-token"
 
@@ -111,8 +113,10 @@ def test_ask_answers_with_citations_and_every_field(api: httpx.Client) -> None:
     assert set(first) >= CITATION_FIELDS
     assert first["number"] == 1 and first["source"] == "TASS"
     assert first["quote"] and first["quote"] in first["passage"]
-    offset = first["quote_start"] - first["passage_start"]
+    offset = first["quote_offset"]
     assert first["passage"][offset : offset + len(first["quote"])] == first["quote"]
+    (span_start, _), *_ = first["passage_spans"]
+    assert span_start == first["passage_start"]
     assert body["timings"]["total"] > 0
 
 

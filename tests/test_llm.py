@@ -156,7 +156,7 @@ def _assert_citations_hold(answer: Answer) -> None:
     for citation in answer.citations:
         passage = citation.passage
         assert passage.chunk_id in chunk_ids
-        offset = citation.quote_start - passage.start
+        offset = citation.passage_offset
         assert passage.text[offset : offset + len(citation.quote)] == citation.quote
     if answer.refused:
         assert answer.text == REFUSAL and not answer.citations

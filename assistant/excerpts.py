@@ -1,0 +1,149 @@
+"""Excerpts: the sentences of a found article that bear on the question, packed into a passage
+no longer than a chunk.
+
+A chunk is a fixed run of an article; the sentence that answers a question is in the chunk
+that scores best within its article only about half the time (MultiHop-RAG dev, README). So
+retrieval first chooses articles and how many passages each gets (by chunks, as before), then
+fills each passage with that article's best sentences: keyword score of the sentence, the dense
+score of the chunk around it, and a little of its neighbours' scores. Adjacent sentences form
+runs, exact slices of the article; runs are joined by a blank line and keep their offsets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.chunking import split_sentences
+from index.keyword import ChunkRecord, keyword_tokens
+
+RUN_SEPARATOR = "\n\n"
+_K1, _B = 1.5, 0.75  # BM25's usual constants, as in the keyword index
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    start: int  # offsets in the article
+    end: int
+    tokens: int  # wordpieces, for the passage budget
+    terms: Counter[str]
+    length: int  # keyword terms
+    chunks: tuple[int, ...]  # rows (in the corpus view) of the chunks holding it
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """An article as its chunks give it back: the text they cover, cut into sentences."""
+
+    text: str
+    sentences: tuple[Sentence, ...]
+
+    @classmethod
+    def from_chunks(
+        cls,
+        rows: Sequence[int],
+        records: Sequence[ChunkRecord],
+        count_tokens: Callable[[Sequence[str]], list[int]],
+    ) -> ArticleText:
+        placed = sorted(
+            (int(records[i].metadata.get("start", 0)), i, records[i].text) for i in rows
+        )
+        size = max((start + len(text) for start, _, text in placed), default=0)
+        chars = [" "] * size
+        found: dict[int, tuple[int, list[int]]] = {}  # start -> (end, chunk rows)
+        for start, row, text in placed:
+            chars[start : start + len(text)] = text
+            for span in split_sentences(text):
+                a, b = start + span.start, start + span.end
+                end, holders = found.setdefault(a, (b, []))
+                if end == b:
+                    holders.append(row)
+        body = "".join(chars)
+        spans: list[tuple[int, int, list[int]]] = []
+        for a in sorted(found):
+            b, holders = found[a]
+            if spans and a < spans[-1][1]:  # chunk edges cut a sentence differently
+                continue
+            spans.append((a, b, holders))
+        texts = [body[a:b] for a, b, _ in spans]
+        counts = count_tokens(texts) if texts else []
+        sentences = []
+        for (a, b, holders), text, tokens in zip(spans, texts, counts, strict=True):
+            terms = keyword_tokens(text)
+            sentences.append(Sentence(a, b, tokens, Counter(terms), len(terms), tuple(holders)))
+        return cls(body, tuple(sentences))
+
+    def scores(
+        self,
+        query_terms: Sequence[str],
+        idf: dict[str, float],
+        chunk_dense: dict[int, float],
+        *,
+        dense_weight: float,
+        neighbour_weight: float,
+    ) -> np.ndarray:
+        """How well each sentence answers: BM25 within the article (max 1), plus the dense
+        score of the best chunk holding it, plus a share of its neighbours' scores."""
+        if not self.sentences:
+            return np.zeros(0)
+        mean_length = max(1.0, sum(s.length for s in self.sentences) / len(self.sentences))
+        keyword = np.zeros(len(self.sentences))
+        for i, s in enumerate(self.sentences):
+            norm = _K1 * (1 - _B + _B * s.length / mean_length)
+            keyword[i] = sum(
+                idf.get(t, 0.0) * tf * (_K1 + 1) / (tf + norm)
+                for t in query_terms
+                if (tf := s.terms.get(t, 0))
+            )
+        if keyword.max() > 0:
+            keyword /= keyword.max()
+        dense = np.array(
+            [max((chunk_dense.get(c, 0.0) for c in s.chunks), default=0.0) for s in self.sentences]
+        )
+        score = keyword + dense_weight * dense
+        if neighbour_weight:
+            around = (np.r_[0.0, score[:-1]] + np.r_[score[1:], 0.0]) / 2
+            score = score + neighbour_weight * around
+        return score
+
+
+class ExcerptPicker:
+    """Hands out an article's sentences, best first, one passage's budget at a time, so that
+    the second passage of an article holds its next-best sentences."""
+
+    def __init__(self, article: ArticleText, scores: np.ndarray, budget: int) -> None:
+        self.article = article
+        self.order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        self.budget = budget
+        self.taken: set[int] = set()
+
+    def next_runs(self) -> list[tuple[int, int]]:
+        """Article ranges of the next excerpt, in article order; empty when none is left."""
+        picked, total = [], 0
+        for i in self.order:
+            tokens = self.article.sentences[i].tokens
+            if i in self.taken or total + tokens > self.budget:
+                continue
+            picked.append(i)
+            total += tokens
+            if total >= self.budget * 0.95:
+                break
+        if not picked and len(self.taken) < len(self.order):
+            # A sentence longer than the whole budget: it stands alone.
+            picked = [next(i for i in self.order if i not in self.taken)]
+        self.taken.update(picked)
+        runs: list[tuple[int, int]] = []
+        last = -2
+        for i in sorted(picked):
+            s = self.article.sentences[i]
+            if i == last + 1:
+                runs[-1] = (runs[-1][0], s.end)
+            else:
+                runs.append((s.start, s.end))
+            last = i
+        return runs
+
+    def text(self, runs: Sequence[tuple[int, int]]) -> str:
+        return RUN_SEPARATOR.join(self.article.text[a:b] for a, b in runs)

@@ -1,0 +1,197 @@
+"""Excerpts: an article rebuilt from overlapping chunks, its sentences scored and handed out one
+passage budget at a time, with offsets that still point into the article."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assistant.engine import Engine
+from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker
+from assistant.retrieve import Passage
+from index.keyword import ChunkRecord, keyword_tokens
+from index.pipeline import ingest
+
+from .conftest import make_settings
+
+SENTENCES = [
+    "The harbour authority met on Monday to review the season.",
+    "Cargo volumes fell by a tenth as two shipping lines moved to a rival port.",
+    "The authority blamed the dredging delays for the loss.",
+    "Fishermen complained about the new mooring fees.",
+    "A ferry operator asked for a second terminal.",
+    "The mayor said the port would recover by spring.",
+]
+ARTICLE = " ".join(SENTENCES)
+
+
+def words(texts: Sequence[str]) -> list[int]:
+    return [len(t.split()) for t in texts]
+
+
+def chunk(index: int, first: int, last: int) -> ChunkRecord:
+    """Sentences first..last of ARTICLE as a chunk, with its offsets."""
+    start = ARTICLE.index(SENTENCES[first])
+    end = ARTICLE.index(SENTENCES[last]) + len(SENTENCES[last])
+    return ChunkRecord(f"c{index}", ARTICLE[start:end], {"start": start, "end": end})
+
+
+# Three chunks, each repeating the last sentence of the one before (the chunker's overlap).
+CHUNKS = [chunk(0, 0, 2), chunk(1, 2, 4), chunk(2, 4, 5)]
+
+
+def test_an_article_is_rebuilt_from_overlapping_chunks() -> None:
+    article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
+    assert article.text == ARTICLE
+    assert [article.text[s.start : s.end] for s in article.sentences] == SENTENCES
+    assert article.sentences[2].chunks == (0, 1)  # the overlap sentence is in both chunks
+    assert article.sentences[5].chunks == (2,)
+    assert [s.tokens for s in article.sentences] == words(SENTENCES)
+
+
+def test_the_sentence_that_answers_scores_first_and_its_chunk_counts() -> None:
+    article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
+    terms = keyword_tokens("dredging delays")
+    idf = dict.fromkeys(terms, 1.0)
+    scores = article.scores(terms, idf, {}, dense_weight=1.0, neighbour_weight=0.0)
+    assert int(np.argmax(scores)) == 2 and scores[2] == pytest.approx(1.0)
+    # With no keyword match, the dense score of the chunk holding a sentence decides.
+    dense_only = article.scores([], {}, {2: 0.8, 0: 0.1}, dense_weight=1.0, neighbour_weight=0.0)
+    assert list(dense_only) == pytest.approx([0.1, 0.1, 0.1, 0.0, 0.8, 0.8])
+    # Neighbours lend a share of their score.
+    smoothed = article.scores(terms, idf, {}, dense_weight=0.0, neighbour_weight=0.5)
+    assert smoothed[1] == pytest.approx(0.25) and smoothed[3] == pytest.approx(0.25)
+    assert smoothed[0] == 0.0
+
+
+def test_passages_take_the_best_sentences_within_the_budget_then_the_next_best() -> None:
+    article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
+    scores = np.array([0.1, 0.9, 0.8, 0.0, 0.2, 0.7])
+    picker = ExcerptPicker(article, scores, budget=33)
+    first = picker.next_runs()
+    # Sentences 1 and 2 (adjacent: one run, an exact slice), then 5: 33 words.
+    assert [article.text[a:b] for a, b in first] == [
+        f"{SENTENCES[1]} {SENTENCES[2]}",
+        SENTENCES[5],
+    ]
+    assert sum(words([article.text[a:b] for a, b in first])) <= 33
+    text = picker.text(first)
+    assert text == f"{SENTENCES[1]} {SENTENCES[2]}{RUN_SEPARATOR}{SENTENCES[5]}"
+    second = picker.next_runs()
+    assert [article.text[a:b] for a, b in second] == [
+        SENTENCES[0],
+        f"{SENTENCES[3]} {SENTENCES[4]}",
+    ]
+    assert picker.next_runs() == []  # all handed out
+
+
+def test_a_sentence_longer_than_the_budget_still_comes_alone() -> None:
+    article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
+    picker = ExcerptPicker(article, np.arange(6, dtype=float), budget=3)
+    assert [article.text[a:b] for a, b in picker.next_runs()] == [SENTENCES[5]]
+
+
+def test_passage_offsets_map_back_into_the_article() -> None:
+    runs = ((11, 20), (40, 45))
+    text = ARTICLE[11:20] + RUN_SEPARATOR + ARTICLE[40:45]
+    passage = Passage("c", "a", text, "", "", "", "", "", 11, 45, 1.0, spans=runs)
+    for position, char in enumerate(text):
+        if char == "\n":
+            continue
+        assert ARTICLE[passage.article_offset(position)] == char
+    plain = Passage("c", "a", ARTICLE[11:20], "", "", "", "", "", 11, 20, 1.0)
+    assert plain.article_offset(3) == 14
+
+
+# On a real index -------------------------------------------------------------------------------
+
+HARBOUR = [
+    "Port Avalon's harbour board published its annual report on Tuesday.",
+    "The board said container traffic was steady through the first half of the year.",
+    "Its chair, Mira Okafor, thanked dock workers for their patience during repairs.",
+    "Repairs to the north quay ran three months late and over budget.",
+    "Tourism numbers at the waterfront rose as cruise ships returned.",
+    "Okafor said the board would invite bids for a new crane in the autumn.",
+    "Local shops reported a busy summer along the promenade.",
+    "The board admitted that a cyberattack in March had frozen the booking system for nine days.",
+    "Hackers demanded a ransom in bitcoin, which the board refused to pay.",
+    "Police are still investigating who was behind the ransomware attack.",
+    "The report also noted new rules for anglers on the breakwater.",
+    "Fees for private moorings will rise by five percent next year.",
+    "The board plans to plant trees along the access road.",
+    "A public meeting on the report will be held at the town hall next month.",
+]
+
+
+@pytest.fixture(scope="module")
+def harbour_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Engine:
+    folder = tmp_path_factory.mktemp("harbour")
+    rows = [
+        {
+            "title": "Harbour board reports a hard year",
+            "body": " ".join(HARBOUR),
+            "source": "Avalon Gazette",
+            "published_at": "2023-10-02",
+            "url": "https://news.example/harbour",
+        },
+        {
+            "title": "Bakery wins a prize",
+            "body": "A bakery on Mill Street won a national prize for its rye bread.",
+            "source": "Avalon Gazette",
+            "published_at": "2023-10-03",
+            "url": "https://news.example/bakery",
+        },
+    ]
+    (folder / "corpus.json").write_text(json.dumps(rows))
+    # Small chunks, so the article spans several of them.
+    settings = make_settings(folder / "store", chunk_tokens=60, chunk_overlap=15)
+    engine = Engine(settings, embedder=embedder)
+    ingest(
+        [folder / "corpus.json"],
+        settings=settings,
+        store=engine.store,
+        embedder=embedder,
+        progress=False,
+    )
+    return engine
+
+
+def test_an_excerpt_gathers_the_answering_sentences_from_across_the_article(
+    harbour_engine: Engine, embedder: Any
+) -> None:
+    body = " ".join(HARBOUR)
+    question = "Did the harbour board pay the ransom after the cyberattack froze its bookings?"
+    assert len(harbour_engine.store.keyword.records) > 3  # the article really is cut up
+    (top,) = harbour_engine.search(question, k=1)
+    assert HARBOUR[7] in top.text and HARBOUR[8] in top.text
+    assert embedder.count_tokens([top.text])[0] <= harbour_engine.settings.chunk_tokens + 5
+    # Every piece is an exact slice of the article, at the offsets the passage gives.
+    spans = top.spans or ((top.start, top.end),)
+    assert top.text.split(RUN_SEPARATOR) == [body[a:b] for a, b in spans]
+
+
+def test_citations_of_an_excerpt_point_into_the_article(harbour_engine: Engine) -> None:
+    body = " ".join(HARBOUR)
+    answer = harbour_engine.ask("Who demanded a ransom in bitcoin from the harbour board?")
+    assert answer.citations
+    for citation in answer.citations:
+        assert body[citation.quote_start : citation.quote_end] == citation.quote
+
+
+def test_a_source_card_marks_where_the_excerpt_skips_text() -> None:
+    from assistant.web import render_card
+
+    runs = ((0, len(SENTENCES[0])), (ARTICLE.index(SENTENCES[2]), len(ARTICLE)))
+    text = RUN_SEPARATOR.join(ARTICLE[a:b] for a, b in runs)
+    passage = Passage("c", "a", text, "T", "Gazette", "", "", "", 0, len(ARTICLE), 1.0, spans=runs)
+    quote = SENTENCES[2]
+    html = render_card(
+        ident="x", label="[1]", passage=passage, quote=quote, quote_at=text.index(quote), open_=True
+    )
+    before, after = html.split('class="na-gap"')
+    assert SENTENCES[0] in before and SENTENCES[1] not in html
+    assert f'<mark class="na-quote">{quote}</mark>' in after
