@@ -160,6 +160,7 @@ def retrieve_all(
                         "source": h.source,
                         "published": h.published,
                         "title": h.title,
+                        "text": h.text,
                     }
                     for h in hits
                 ],

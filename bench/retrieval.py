@@ -113,6 +113,9 @@ class CachedEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
 
 class Oracle:
     """Knows which articles hold each question's gold facts; ranks within them as the
