@@ -79,13 +79,14 @@ class ArticleText:
         self,
         query_terms: Sequence[str],
         idf: dict[str, float],
-        chunk_dense: dict[int, float],
+        chunk_dense: np.ndarray,
         *,
         dense_weight: float,
         neighbour_weight: float,
     ) -> np.ndarray:
         """How well each sentence answers: BM25 within the article (max 1), plus the dense
-        score of the best chunk holding it, plus a share of its neighbours' scores."""
+        score of the best chunk holding it (`chunk_dense`, by corpus row), plus a share of its
+        neighbours' scores."""
         if not self.sentences:
             return np.zeros(0)
         mean_length = max(1.0, sum(s.length for s in self.sentences) / len(self.sentences))
@@ -100,7 +101,7 @@ class ArticleText:
         if keyword.max() > 0:
             keyword /= keyword.max()
         dense = np.array(
-            [max((chunk_dense.get(c, 0.0) for c in s.chunks), default=0.0) for s in self.sentences]
+            [max((float(chunk_dense[c]) for c in s.chunks), default=0.0) for s in self.sentences]
         )
         score = keyword + dense_weight * dense
         if neighbour_weight:

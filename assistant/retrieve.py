@@ -90,27 +90,26 @@ class Passage:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def runs(self) -> list[tuple[int, int, int]]:
+        """(article start, article end, where it starts in the text) of each piece of text."""
+        out, at = [], 0
+        for a, b in self.spans or ((self.start, self.end),):
+            out.append((a, b, at))
+            at += b - a + len(RUN_SEPARATOR)
+        return out
+
     def article_offset(self, position: int) -> int:
         """Where character `position` of the text sits in the article."""
-        if not self.spans:
-            return self.start + position
-        at = 0
-        for a, b in self.spans:
+        for a, b, at in self.runs():
             if position <= at + (b - a):
                 return a + position - at
-            at += b - a + len(RUN_SEPARATOR)
         return self.end
 
     def text_offset(self, article_position: int) -> int:
         """Where article character `article_position` sits in the text; -1 if it is not in it."""
-        if not self.spans:
-            inside = self.start <= article_position <= self.end
-            return article_position - self.start if inside else -1
-        at = 0
-        for a, b in self.spans:
+        for a, b, at in self.runs():
             if a <= article_position <= b:
                 return at + article_position - a
-            at += b - a + len(RUN_SEPARATOR)
         return -1
 
 
@@ -420,16 +419,9 @@ class Retriever:
             article = int(view.article_of[row])
             picker = pickers.get(article)
             if picker is None:
-                text = view.article_text(article, self.embedder)
-                dense = {int(r): float(question_dense[r]) for r in view.rows_of(article)}
-                scores = text.scores(
-                    terms,
-                    idf,
-                    dense,
-                    dense_weight=self.options.excerpt_dense,
-                    neighbour_weight=self.options.excerpt_neighbours,
+                picker = pickers[article] = self.excerpt_picker(
+                    article, terms, idf, question_dense, view
                 )
-                picker = pickers[article] = ExcerptPicker(text, scores, self.settings.chunk_tokens)
             runs = picker.next_runs()
             if runs:
                 out.append(
@@ -478,6 +470,25 @@ class Retriever:
         median = np.median(dn, axis=0)
         dn = np.clip((dn - median) / np.maximum(dn.max(axis=0) - median, 1e-9), 0.0, 1.0)
         return Candidates(rows, kw, dn, self._boosts(rows, parsed, view), dense[:, 0])
+
+    def excerpt_picker(
+        self,
+        article: int,
+        terms: Sequence[str],
+        idf: dict[str, float],
+        question_dense: np.ndarray,
+        view: CorpusView,
+    ) -> ExcerptPicker:
+        """The article's sentences, ranked for the question, to hand out a passage at a time."""
+        text = view.article_text(article, self.embedder)
+        scores = text.scores(
+            terms,
+            idf,
+            question_dense,
+            dense_weight=self.options.excerpt_dense,
+            neighbour_weight=self.options.excerpt_neighbours,
+        )
+        return ExcerptPicker(text, scores, self.settings.chunk_tokens)
 
     def _boosts(self, rows: np.ndarray, parsed: ParsedQuestion, view: CorpusView) -> np.ndarray:
         """Chunks from the outlets and days the question names, or quoting the people it asks

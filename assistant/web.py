@@ -158,11 +158,10 @@ _GAP_HTML = '<span class="na-gap" title="Part of the article is left out here"> 
 def _gaps_marked(passage: Passage) -> str:
     if not passage.spans:
         return passage.text
-    text, at = passage.text, 0
-    for a, b in passage.spans[:-1]:
-        at += b - a
-        text = text[:at] + _GAP + text[at + len(_GAP) :]
-        at += len(_GAP)
+    text = passage.text
+    for a, b, at in passage.runs()[:-1]:
+        gap = at + b - a
+        text = text[:gap] + _GAP + text[gap + len(_GAP) :]
     return text
 
 

@@ -35,7 +35,6 @@ from assistant.evaluate import (  # noqa: E402
     retrieve_all,
     summarise,
 )
-from assistant.excerpts import ExcerptPicker  # noqa: E402
 from assistant.metrics import squeeze  # noqa: E402
 from assistant.retrieve import Passage, RankingOptions, Retriever  # noqa: E402
 from index.config import Settings, quiet_offline_environment  # noqa: E402
@@ -139,23 +138,16 @@ class Oracle:
         keyword = retriever.store.keyword.scores(question)
         keyword = keyword / max(float(keyword.max()), 1e-9)
         relevance = keyword + retriever.options.dense_weight * question_dense
+        terms = keyword_tokens(question)
+        idf = retriever.store.keyword.idf(terms)
         queues = []
         for article in self.gold.get(question, []):
-            rows = view.rows_of(article)
-            rows = rows[np.argsort(-relevance[rows], kind="stable")]
             if self.excerpts:
-                terms = keyword_tokens(question)
-                text = view.article_text(article, retriever.embedder)
-                scores = text.scores(
-                    terms,
-                    retriever.store.keyword.idf(terms),
-                    {int(r): float(question_dense[r]) for r in rows},
-                    dense_weight=retriever.options.excerpt_dense,
-                    neighbour_weight=retriever.options.excerpt_neighbours,
-                )
-                picker = ExcerptPicker(text, scores, retriever.settings.chunk_tokens)
+                picker = retriever.excerpt_picker(article, terms, idf, question_dense, view)
                 queue = [picker.text(runs) for runs in iter(picker.next_runs, [])]
             else:
+                rows = view.rows_of(article)
+                rows = rows[np.argsort(-relevance[rows], kind="stable")]
                 queue = [view.records[r].text for r in rows]
             queues.append(queue)
         texts: list[str] = []

@@ -57,13 +57,14 @@ def test_the_sentence_that_answers_scores_first_and_its_chunk_counts() -> None:
     article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
     terms = keyword_tokens("dredging delays")
     idf = dict.fromkeys(terms, 1.0)
-    scores = article.scores(terms, idf, {}, dense_weight=1.0, neighbour_weight=0.0)
+    scores = article.scores(terms, idf, np.zeros(3), dense_weight=1.0, neighbour_weight=0.0)
     assert int(np.argmax(scores)) == 2 and scores[2] == pytest.approx(1.0)
     # With no keyword match, the dense score of the chunk holding a sentence decides.
-    dense_only = article.scores([], {}, {2: 0.8, 0: 0.1}, dense_weight=1.0, neighbour_weight=0.0)
+    chunk_dense = np.array([0.1, 0.0, 0.8])  # by chunk row
+    dense_only = article.scores([], {}, chunk_dense, dense_weight=1.0, neighbour_weight=0.0)
     assert list(dense_only) == pytest.approx([0.1, 0.1, 0.1, 0.0, 0.8, 0.8])
     # Neighbours lend a share of their score.
-    smoothed = article.scores(terms, idf, {}, dense_weight=0.0, neighbour_weight=0.5)
+    smoothed = article.scores(terms, idf, np.zeros(3), dense_weight=0.0, neighbour_weight=0.5)
     assert smoothed[1] == pytest.approx(0.25) and smoothed[3] == pytest.approx(0.25)
     assert smoothed[0] == 0.0
 
