@@ -10,7 +10,8 @@ runs, exact slices of the article; runs are joined by a blank line and keep thei
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,6 +109,33 @@ class ArticleText:
             around = (np.r_[0.0, score[:-1]] + np.r_[score[1:], 0.0]) / 2
             score = score + neighbour_weight * around
         return score
+
+
+class RecentArticles:
+    """The articles most recently rebuilt from their chunks, up to `size` of them: a query
+    reads a few dozen, and a large archive should not keep every article it ever read."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._texts: OrderedDict[int, ArticleText] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def get(self, article: int, build: Callable[[], ArticleText]) -> ArticleText:
+        with self._lock:
+            text = self._texts.get(article)
+            if text is not None:
+                self._texts.move_to_end(article)
+                return text
+        text = build()  # outside the lock: two threads may build one article; both are right
+        with self._lock:
+            self._texts[article] = text
+            self._texts.move_to_end(article)
+            while len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+        return text
 
 
 class ExcerptPicker:

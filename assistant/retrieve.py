@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker
+from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker, RecentArticles
 from assistant.query import DateRange, OutletMatcher, ParsedQuestion, parse_question
 from index.config import Settings
 from index.embedding import Embedder
@@ -130,7 +130,7 @@ class CorpusView:
     article_of: np.ndarray
     matcher: OutletMatcher
     latest: date | None
-    texts: dict[int, ArticleText] = field(default_factory=dict)  # built when first needed
+    texts: RecentArticles = field(default_factory=RecentArticles)  # built when first needed
 
     @classmethod
     def empty(cls) -> CorpusView:
@@ -212,13 +212,12 @@ class CorpusView:
 
     def article_text(self, article: int, embedder: Embedder) -> ArticleText:
         """An article's text and sentences, from its chunks."""
-        text = self.texts.get(article)
-        if text is None:
-            text = ArticleText.from_chunks(
+        return self.texts.get(
+            article,
+            lambda: ArticleText.from_chunks(
                 self.rows_of(article).tolist(), self.records, embedder.count_tokens
-            )
-            self.texts[article] = text
-        return text
+            ),
+        )
 
     def outlet_mask(self, names: Sequence[str]) -> np.ndarray:
         codes = [self.outlets.index(n) for n in names if n in self.outlets]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assistant.engine import Engine
-from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker
+from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker, RecentArticles
 from assistant.retrieve import Passage
 from index.keyword import ChunkRecord, keyword_tokens
 from index.pipeline import ingest
@@ -94,6 +94,27 @@ def test_a_sentence_longer_than_the_budget_still_comes_alone() -> None:
     article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
     picker = ExcerptPicker(article, np.arange(6, dtype=float), budget=3)
     assert [article.text[a:b] for a, b in picker.next_runs()] == [SENTENCES[5]]
+
+
+def test_rebuilt_articles_are_kept_up_to_a_bound_least_recent_out_first() -> None:
+    built: list[int] = []
+
+    def get(cache: RecentArticles, article: int) -> ArticleText:
+        def build() -> ArticleText:
+            built.append(article)
+            return ArticleText(f"article {article}", ())
+
+        return cache.get(article, build)
+
+    cache = RecentArticles(size=2)
+    assert get(cache, 1).text == "article 1"
+    get(cache, 2)
+    get(cache, 1)  # a hit: 1 becomes the most recent, nothing is rebuilt
+    get(cache, 3)  # over the bound: 2, the least recent, goes
+    assert built == [1, 2, 3] and len(cache) == 2
+    get(cache, 1)
+    get(cache, 2)
+    assert built == [1, 2, 3, 2]
 
 
 def test_passage_offsets_map_back_into_the_article() -> None:
