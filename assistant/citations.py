@@ -12,7 +12,7 @@ import numpy as np
 
 from assistant.answer import Citation
 from assistant.retrieve import Passage
-from index.chunking import split_sentences
+from index.chunking import QUOTE_CHARS, quote_depth_after, split_sentences
 from index.embedding import Embedder
 from index.keyword import keyword_tokens
 
@@ -30,7 +30,6 @@ SUPPORT_SEMANTIC = 0.75
 SUPPORT_SEMANTIC_WITH_WORDS = 0.5
 SUPPORT_LEXICAL = 0.5
 
-_QUOTE_CHARS = '"“”'
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 _MAX_UNIT_SENTENCES = 6
 _MIN_UNIT_WORDS = 7
@@ -131,25 +130,6 @@ class Unit:
         return " ".join(self.text.split())
 
 
-def quote_marks(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bool]]:
-    """Positions of the quotation marks in text[start:end], each with whether it opens."""
-    for i in range(start, len(text) if end is None else end):
-        char = text[i]
-        if char in _QUOTE_CHARS:
-            before = text[i - 1] if i else " "
-            yield i, char == "“" or (char == '"' and (before.isspace() or before in "([—–-:"))
-
-
-def quote_depth_after(text: str, depth: int = 0) -> int:
-    """How many quotations are still open after `text`, starting `depth` deep."""
-    for _, opening in quote_marks(text):
-        if opening:
-            depth += 1
-        elif depth:
-            depth -= 1
-    return depth
-
-
 def passage_units(passage: Passage, index: int) -> list[Unit]:
     """The sentence units of a passage: sentences joined while a quotation is open, and a
     very short sentence ("Yes, absolutely.") joined to the next of its paragraph."""
@@ -163,7 +143,7 @@ def passage_units(passage: Passage, index: int) -> list[Unit]:
         while j + 1 < len(spans) and j - i + 1 < _MAX_UNIT_SENTENCES:
             short = (
                 len(text[spans[i].start : spans[j].end].split()) < _MIN_UNIT_WORDS
-                and text[spans[j + 1].start] not in _QUOTE_CHARS
+                and text[spans[j + 1].start] not in QUOTE_CHARS
             )
             if not (depth or short) or _PARAGRAPH_BREAK.search(
                 text, spans[j].end, spans[j + 1].start

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.answer import format_date
-from assistant.citations import Evidence, Unit, quote_marks
+from assistant.citations import Evidence, Unit
 from assistant.query import find_speakers
 from assistant.retrieve import Passage
+from index.chunking import quote_marks
 from index.keyword import keyword_tokens
 
 # Extractive answers score the sentences of the best few passages only: embedding every
@@ -87,9 +88,10 @@ class Attribution:
 
 
 def attribute(
-    unit: Unit, passage: Passage, *, asked: str = "", previous: str = ""
+    unit: Unit, passage: Passage, *, asked: str = "", previous: str = "", named: bool = False
 ) -> Attribution | None:
-    """The speaker of a unit that is a quotation (or a line of a transcript), if it is one."""
+    """The speaker of a unit that is a quotation (or a line of a transcript), if it is one.
+    `named`: the person asked about is named in the article (in any of its passages)."""
     text = passage.text
     label = _transcript_label(text, unit.start)
     if label is not None:
@@ -117,7 +119,7 @@ def attribute(
             who = match.group("who")
     if not who:
         return None
-    speaker = _resolve(who, passage, asked=asked, previous=previous)
+    speaker = _resolve(who, passage, asked=asked, previous=previous, named=named)
     q_end = q_end - 1 if text[q_end - 1] == "," else q_end
     return Attribution(speaker, q_start, q_end) if speaker else None
 
@@ -164,8 +166,9 @@ def _outer_quote(text: str, start: int, end: int) -> tuple[int, int, str, str] |
     return None
 
 
-def _resolve(who: str, passage: Passage, *, asked: str, previous: str) -> str:
-    """A name for the speaker: as written when it is a name; else the person last named."""
+def _resolve(who: str, passage: Passage, *, asked: str, previous: str, named: bool) -> str:
+    """A name for the speaker: as written when it is a name; else the person last named; else
+    the person asked about when the article names them ("the Russian foreign minister")."""
     who = " ".join(who.split()).strip(" ,")
     words = who.split()
     description = (
@@ -178,9 +181,13 @@ def _resolve(who: str, passage: Passage, *, asked: str, previous: str) -> str:
         return _strip_titles(who)
     if previous:
         return previous
-    if asked and name_tokens(asked) & set(_words(passage.text + " " + passage.title)):
+    if asked and (named or names_in(asked, passage)):
         return _strip_titles(asked)
     return who[0].upper() + who[1:]
+
+
+def names_in(who: str, passage: Passage) -> bool:
+    return bool(name_tokens(who) & set(_words(passage.text + " " + passage.title)))
 
 
 def _words(text: str) -> list[str]:
@@ -228,12 +235,19 @@ def rank_candidates(
         return []
     asked_words = set(keyword_tokens(" ".join(name_tokens(speaker)))) if speaker else set()
     wanted = set(keyword_tokens(question)) - asked_words
+    # An excerpt may skip the sentence that names the speaker of its quotes; another excerpt of
+    # the same article may hold it.
+    naming = {p.article_id for p in evidence.passages if speaker and names_in(speaker, p)}
     drafts: list[tuple[float, Candidate]] = []
     previous_speaker: dict[int, str] = {}
     for row, unit in enumerate(evidence.units):
         passage = evidence.passages[unit.passage]
         attribution = attribute(
-            unit, passage, asked=speaker, previous=previous_speaker.get(unit.passage, "")
+            unit,
+            passage,
+            asked=speaker,
+            previous=previous_speaker.get(unit.passage, ""),
+            named=passage.article_id in naming,
         )
         if attribution is not None:
             previous_speaker[unit.passage] = attribution.speaker
@@ -253,7 +267,8 @@ def rank_candidates(
         candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked)
         drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
     drafts.sort(key=lambda d: -d[0])
-    shortlist = [c for _, c in drafts[:embed_limit]]
+    # Every quote of the person asked about is weighed by meaning: it may answer in other words.
+    shortlist = [c for i, (_, c) in enumerate(drafts) if i < embed_limit or c.by_asked]
     vectors = evidence.vectors.embed([c.unit.display() for c in shortlist])
     semantic = (vectors @ question_vectors.T).max(axis=1)
     for candidate, vector, similarity in zip(shortlist, vectors, semantic, strict=True):
@@ -279,16 +294,26 @@ def choose_sentences(
     max_sentences: int = 3,
     max_words: int = 160,
     margin: float = 0.12,
+    quote_margin: float = 0.35,
+    quote_floor: float = 0.35,
 ) -> list[Candidate]:
-    """A few of the best candidates: no repeats or near-repeats, within a word budget."""
+    """A few of the best candidates: no repeats or near-repeats, within a word budget. Asked
+    what someone said, more of their quotes come in from further below the best (`quote_margin`)
+    as long as they still bear on the question (relevance `quote_floor`)."""
     if not candidates:
         return []
     best = candidates[0].score
     chosen: list[Candidate] = []
     words = 0
     for candidate in candidates:
-        if len(chosen) >= max_sentences or candidate.score < best - margin:
+        if len(chosen) >= max_sentences:
             break
+        if candidate.score < best - margin and not (
+            candidate.by_asked
+            and candidate.score >= best - quote_margin
+            and candidate.relevance >= quote_floor
+        ):
+            continue
         n_words = len(candidate.unit.text.split())
         if chosen and words + n_words > max_words:
             continue
@@ -331,8 +356,9 @@ def order_sentences(chosen: Sequence[Candidate]) -> list[Candidate]:
     return quotes + rest
 
 
-def render(candidate: Candidate) -> Sentence:
-    """The sentence as the answer shows it: quotations attributed, white space tidied."""
+def render(candidate: Candidate, *, again: bool = False) -> Sentence:
+    """The sentence as the answer shows it: quotations attributed, white space tidied. `again`:
+    the sentence before quoted the same person from the same article."""
     passage, unit, attribution = candidate.passage, candidate.unit, candidate.attribution
     if attribution is None:
         text = _tidy(unit.text)
@@ -341,7 +367,10 @@ def render(candidate: Candidate) -> Sentence:
     if quoted and quoted[-1] not in ".!?…":
         quoted = quoted.rstrip(",;:") + "."
     where = ", ".join(x for x in (passage.source, format_date(passage.published)) if x)
-    said = f"{attribution.speaker} said ({where})" if where else f"{attribution.speaker} said"
+    if again:
+        said = f"{attribution.speaker} also said"
+    else:
+        said = f"{attribution.speaker} said ({where})" if where else f"{attribution.speaker} said"
     return Sentence(f"{said}: “{quoted}”", passage, attribution.quote_start, attribution.quote_end)
 
 
@@ -379,4 +408,18 @@ def compose(
     candidates = rank_candidates(question, evidence, question_vectors, speaker=speaker)
     score = max((c.relevance for c in candidates), default=0.0)
     chosen = order_sentences(choose_sentences(candidates))
-    return Draft([render(c) for c in chosen], score, candidates)
+    return Draft(
+        [render(c, again=i > 0 and _same_source(chosen[i - 1], c)) for i, c in enumerate(chosen)],
+        score,
+        candidates,
+    )
+
+
+def _same_source(a: Candidate, b: Candidate) -> bool:
+    """Both quote the same person from the same article."""
+    return (
+        a.attribution is not None
+        and b.attribution is not None
+        and a.attribution.speaker == b.attribution.speaker
+        and a.passage.article_id == b.passage.article_id
+    )

@@ -1,9 +1,10 @@
-"""Sentence splitting, and chunks of whole sentences counted in the model's wordpieces."""
+"""Sentence splitting, quotation marks, and chunks of whole sentences counted in the model's
+wordpieces."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 _ABBREVIATIONS = {
@@ -63,6 +64,9 @@ _ABBREVIATIONS = {
 _BOUNDARY = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9])|\n\s*\n""")
 
 
+QUOTE_CHARS = '"“”'
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """Characters [start, end) of a text."""
@@ -94,6 +98,25 @@ def split_sentences(text: str) -> list[Span]:
         start = match.end()
     _add_trimmed(text, start, len(text), spans)
     return spans
+
+
+def quote_marks(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bool]]:
+    """Positions of the quotation marks in text[start:end], each with whether it opens."""
+    for i in range(start, len(text) if end is None else end):
+        char = text[i]
+        if char in QUOTE_CHARS:
+            before = text[i - 1] if i else " "
+            yield i, char == "“" or (char == '"' and (before.isspace() or before in "([—–-:"))
+
+
+def quote_depth_after(text: str, depth: int = 0) -> int:
+    """How many quotations are still open after `text`, starting `depth` deep."""
+    for _, opening in quote_marks(text):
+        if opening:
+            depth += 1
+        elif depth:
+            depth -= 1
+    return depth
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:

@@ -69,6 +69,17 @@ def test_lavrov_question_gets_his_nato_quote_attributed_and_cited_to_tass(
     assert "verbal pledges in the 1990s not to expand NATO" in first.quote
 
 
+def test_more_of_the_speakers_quotes_on_the_topic_follow_without_repeating_the_source(
+    lavrov: Answer, tass_body: str
+) -> None:
+    """Asked what someone said, the answer gives a few of their quotes that bear on it; the
+    second quote of the same article does not repeat the outlet and date."""
+    assert "Lavrov also said: “" in lavrov.text
+    assert len(lavrov.citations) >= 2
+    for citation in lavrov.citations:
+        assert tass_body[citation.quote_start : citation.quote_end] == citation.quote
+
+
 def test_every_marker_maps_to_a_citation_numbered_densely(lavrov: Answer) -> None:
     used = [n for m in MARKER.finditer(lavrov.text) for n in marker_numbers(m.group(1))]
     assert used, lavrov.text
@@ -173,6 +184,14 @@ def test_a_description_of_the_speaker_resolves_to_the_person_asked_about() -> No
     assert found is not None and found.speaker == "Lavrov"
     unknown = attribute(_unit(p, "honor"), p, asked="Blinken")
     assert unknown is not None and unknown.speaker == "The Russian foreign minister"
+
+
+def test_a_description_resolves_through_another_excerpt_of_the_article_that_names_them() -> None:
+    p = _passage('"We honor all those agreements," the Russian foreign minister highlighted.')
+    alone = attribute(_unit(p, "honor"), p, asked="Lavrov")  # the passage never names him
+    assert alone is not None and alone.speaker == "The Russian foreign minister"
+    found = attribute(_unit(p, "honor"), p, asked="Lavrov", named=True)
+    assert found is not None and found.speaker == "Lavrov"
 
 
 def test_transcript_lines_are_attributed_to_their_speaker_and_reporters_are_not() -> None:

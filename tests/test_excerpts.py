@@ -96,6 +96,22 @@ def test_a_sentence_longer_than_the_budget_still_comes_alone() -> None:
     assert [article.text[a:b] for a, b in picker.next_runs()] == [SENTENCES[5]]
 
 
+def test_a_quotation_over_several_sentences_stays_one_unit_of_an_excerpt() -> None:
+    text = (
+        'The minister spoke on Friday. "The right to choose alliances is sacred. We say that on '
+        "condition that it does not worsen anyone's security,\" he said. Talks go on."
+    )
+    record = ChunkRecord("c0", text, {"start": 0, "end": len(text)})
+    article = ArticleText.from_chunks([0], [record], words)
+    sentences = [article.text[s.start : s.end] for s in article.sentences]
+    assert sentences == [
+        "The minister spoke on Friday.",
+        '"The right to choose alliances is sacred. We say that on condition that it does not '
+        "worsen anyone's security,\" he said.",
+        "Talks go on.",
+    ]
+
+
 def test_rebuilt_articles_are_kept_up_to_a_bound_least_recent_out_first() -> None:
     built: list[int] = []
 
