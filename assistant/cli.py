@@ -64,6 +64,17 @@ def cli(ctx: click.Context, storage: Path | None, collection: str | None, verbos
     ctx.obj = Engine(settings)
 
 
+def _require_articles(engine: Engine) -> None:
+    """Questions to an empty index get told how to fill it, not "the articles do not say"."""
+    if engine.store.count() == 0:
+        settings = engine.settings
+        raise click.ClickException(
+            f"no articles in {settings.storage_dir} (collection {settings.collection!r}): "
+            "`news-assistant demo` indexes the bundled demo corpus, "
+            "`news-assistant ingest FILES` adds your own"
+        )
+
+
 def _parse_fields(values: tuple[str, ...]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for value in values:
@@ -169,6 +180,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Find the passages that best match QUESTION (dense + keyword, fused)."""
+    _require_articles(engine)
     passages = engine.search(question, k=k, filters=_filters(date_from, date_to, outlets))
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in passages], indent=2, ensure_ascii=False))
@@ -253,6 +265,7 @@ def ask(
     --llm-url (or llm_url in the settings) an OpenAI-compatible LLM writes it, and every
     citation is checked against its passage. Prints the refusal and the closest articles
     when the articles do not answer."""
+    _require_articles(engine)
     engine = _llm_settings(engine, llm_url, llm_model)
     filters = _filters(date_from, date_to, outlets)
     use_llm = False if no_llm else None
@@ -309,6 +322,7 @@ def chat(
     """Talk with the assistant: one question a line, follow-ups understood.
 
     Reads questions from standard input; /clear forgets the conversation, /quit ends it."""
+    _require_articles(engine)
     engine = _llm_settings(engine, llm_url, llm_model)
     filters = _filters(date_from, date_to, outlets)
     use_llm = False if no_llm else None

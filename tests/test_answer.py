@@ -244,3 +244,16 @@ def test_cli_ask_prints_the_answer_and_numbered_sources(small_engine: Any) -> No
     data = json.loads(as_json.output)
     assert data["citations"][0]["source"] == "TASS"
     assert data["citations"][0]["quote_start"] < data["citations"][0]["quote_end"]
+
+
+@pytest.mark.parametrize("command", [["ask", "Who is Lavrov?"], ["search", "Lavrov"], ["chat"]])
+def test_questions_to_an_empty_index_say_how_to_fill_it(tmp_path: Any, command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    result = CliRunner().invoke(cli, ["--storage", str(tmp_path), *command], input="Who?\n")
+    assert result.exit_code == 1
+    assert f"no articles in {tmp_path}" in result.output
+    assert "`news-assistant demo`" in result.output
+    assert "`news-assistant ingest FILES`" in result.output
