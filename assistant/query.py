@@ -62,6 +62,15 @@ class ParsedQuestion:
         """The question without the outlet names and dates (they describe articles, not text)."""
         return strip_mentions(self.text, (*self.outlet_mentions, *self.date_mentions))
 
+    @property
+    def asks_for_a_name(self) -> bool:
+        """Whether the answer is a name the question does not give ("Which company ...?", "...,
+        who ...?"), rather than a yes or no, or what a named person said."""
+        return bool(_ASKS_FOR_A_NAME.search(self.text)) and not self.speakers
+
+
+_ASKS_FOR_A_NAME = re.compile(r"^\W*(?:who|whom|whose|which|what)\b|,\s*(?:who|which|what)\b", re.I)
+
 
 def strip_mentions(text: str, mentions: Iterable[Mention]) -> str:
     """`text` with the mentioned spans cut out and spacing tidied."""

@@ -4,8 +4,11 @@ of the question, without near-copies."""
 
 from __future__ import annotations
 
+import calendar
+import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
@@ -17,8 +20,10 @@ from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker, Recent
 from assistant.query import DateRange, OutletMatcher, ParsedQuestion, parse_question
 from index.config import Settings
 from index.embedding import Embedder
-from index.keyword import ChunkRecord, keyword_tokens
+from index.keyword import STOPWORDS, ChunkRecord, keyword_tokens
 from index.store import ChunkStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +270,8 @@ class RankingOptions:
     excerpt_dense: float = 1.5  # weight of the dense score of the chunk around a sentence
     excerpt_neighbours: float = 0.5  # share of the neighbouring sentences' scores
     article_penalty: float = 0.1  # taken off a pick's gain per passage its article already has
+    feedback_passages: int = 10  # a question asking for a name also searches with the name
+    # that at least half of its first this many passages share (0: off)
 
     def describe(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -311,6 +318,46 @@ def _speaker_pattern(name: str) -> re.Pattern[str]:
         rf"|{who}\s*:"
         rf"|[”\"]\s*(?:\w+\s+){{0,3}}?{who}"
     )
+
+
+# A capitalised word or a run of them: a name, roughly.
+_CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]+(?:[ \t]+[A-Z][a-zA-Z]+)*")
+_NOT_NAME_WORDS = STOPWORDS | {m.lower() for m in (*calendar.month_name[1:], *calendar.day_name)}
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    before = text[:position].rstrip(" \t")
+    return not before or before[-1] in '.!?\n"“”‘’(:'
+
+
+def shared_names(
+    texts: Sequence[str], *, known: str, exclude: Sequence[str], min_texts: int
+) -> list[str]:
+    """Names found inside a sentence (a capital there is seldom anything else) in at least
+    `min_texts` of `texts`, the most widespread first; names in `known` (the question), in
+    `exclude` (outlets), months, days and stopwords ("On", "The") are left out."""
+    known_lower = known.lower()
+    excluded = {e.lower() for e in exclude}
+    counts: Counter[str] = Counter()
+    for text in texts:
+        found = set()
+        for match in _CAPITALISED.finditer(text):
+            words = match.group().split()
+            leading = 0  # "On Tuesday Zorblax said": the name is "Zorblax"
+            while leading < len(words) - 1 and words[leading].lower() in _NOT_NAME_WORDS:
+                leading += 1
+            if leading or not _starts_sentence(text, match.start()):
+                found.add(" ".join(words[leading:]))
+        counts.update(found)
+    return [
+        name
+        for name, count in counts.most_common()
+        if count >= min_texts
+        and len(name) > 2
+        and name.lower() not in known_lower
+        and name.lower() not in excluded
+        and name.lower() not in _NOT_NAME_WORDS
+    ]
 
 
 @dataclass
@@ -374,8 +421,11 @@ class Retriever:
         if not view.records:
             return []
         parsed = self.understand(question)
+        allowed = view.mask(filters)
+        if self.options.feedback_passages and parsed.asks_for_a_name:
+            parsed = self.with_feedback(parsed, view, allowed)
         probes = question_probes(parsed, self.options)
-        found = self.candidates(probes, parsed, view, view.mask(filters))
+        found = self.candidates(probes, parsed, view, allowed)
         if found is None:
             return []
         scores = found.scores(self.options.dense_weight)
@@ -399,6 +449,29 @@ class Retriever:
                 passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question_dense
             )
         return passages[:k]
+
+    def with_feedback(
+        self, parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
+    ) -> ParsedQuestion:
+        """The question with the name its first passages share added ("Which company ...?" and
+        the first passages mostly name Google: search again with "Google"). The articles that
+        hold a question's other facts often name the answer without the question's words."""
+        found = self.candidates([parsed.text], parsed, view, allowed)
+        if found is None:
+            return parsed
+        n = self.options.feedback_passages
+        relevance = found.scores(self.options.dense_weight)[:, 0]
+        top = found.rows[np.argsort(-relevance, kind="stable")[:n]]
+        names = shared_names(
+            [view.records[i].text for i in top],
+            known=parsed.text,
+            exclude=view.outlets,
+            min_texts=max(2, n // 2),
+        )
+        if not names:
+            return parsed
+        log.debug("feedback: %r + %r", parsed.text, names[0])
+        return self.understand(f"{parsed.text} {names[0]}")
 
     def excerpts(
         self,

@@ -44,7 +44,9 @@ from index.keyword import keyword_tokens  # noqa: E402
 COLUMNS = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "recall@10", "complete@6", "complete@10")
 
 FULL = RankingOptions()
-PLAIN = RankingOptions(
+NO_FEEDBACK = replace(FULL, feedback_passages=0)
+PLAIN = replace(
+    NO_FEEDBACK,
     understand=False,
     strip_metadata=False,
     window_words=0,
@@ -62,7 +64,7 @@ VARIANTS: list[tuple[str, RankingOptions]] = [
     (
         "+ windows of the question",
         replace(
-            FULL,
+            NO_FEEDBACK,
             coverage_weight=0.0,
             collapse_duplicates=False,
             excerpts=False,
@@ -71,14 +73,15 @@ VARIANTS: list[tuple[str, RankingOptions]] = [
     ),
     (
         "+ coverage selection",
-        replace(FULL, collapse_duplicates=False, excerpts=False, article_penalty=0.0),
+        replace(NO_FEEDBACK, collapse_duplicates=False, excerpts=False, article_penalty=0.0),
     ),
     (
         "+ near-copy collapse",
-        replace(FULL, excerpts=False, article_penalty=0.0),
+        replace(NO_FEEDBACK, excerpts=False, article_penalty=0.0),
     ),
-    ("+ excerpts (each article's best sentences)", replace(FULL, article_penalty=0.0)),
-    ("+ 0.1 less per passage already from an article = full", FULL),
+    ("+ excerpts (each article's best sentences)", replace(NO_FEEDBACK, article_penalty=0.0)),
+    ("+ 0.1 less per passage already from an article", NO_FEEDBACK),
+    ("+ the name shared by the first passages = full", FULL),
     ("full - excerpts (whole chunks)", replace(FULL, excerpts=False)),
     ("full - outlet boost", replace(FULL, outlet_boost=0.0)),
     ("full - date boost", replace(FULL, date_boost=0.0)),

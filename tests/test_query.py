@@ -161,3 +161,18 @@ def test_a_simple_question_has_no_parts_and_keeps_its_words() -> None:
     assert parsed.parts == ()
     assert parsed.topic == "What did Lavrov say about NATO expansion?"
     assert parsed.dates == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which company, covered by both The Verge and TechCrunch, is cutting jobs?", True),
+        ("Who is the individual facing trial, as reported by Fortune?", True),
+        ("Considering the reports in Wired, which team won the final?", True),
+        ("Does the TechCrunch article report a loss, while The Verge reports a win?", False),
+        ("Was the article from The Age published before the one from The Guardian?", False),
+        ("What did Lavrov say about NATO expansion?", False),  # a named speaker's words
+    ],
+)
+def test_questions_that_ask_for_a_name(question: str, asks: bool) -> None:
+    assert parse_question(question).asks_for_a_name is asks
