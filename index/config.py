@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, le=8192, description="Longest generated answer.")
     # Below this evidence score (0.7 x cosine of question and best sentence + 0.3 x share of
     # the question's words in it) the assistant refuses. bench/refusal.py on MultiHop-RAG's 505
-    # dev queries (59 null), with excerpts: refusal precision 0.936, recall 0.746 (F1 0.830,
-    # best of 0.20-0.60), 3 of 446 answerable queries refused; score AUC 0.977. Tuned on those
+    # dev queries (59 null), with excerpts: refusal precision 0.917, recall 0.746 (F1 0.822,
+    # best of 0.20-0.60), 4 of 446 answerable queries refused; score AUC 0.976. Tuned on those
     # same queries.
     refusal_threshold: float = Field(0.34, ge=0, le=1)
 
