@@ -20,6 +20,9 @@ from index.keyword import keyword_tokens
 SENTENCE_PASSAGES = 5
 # ... and of those, only the units that cheap signals rank best are embedded.
 EMBEDDED_UNITS = 16
+# A sentence with at least this many content words, all but a fifth of them in another chosen
+# sentence, repeats it.
+_MIN_REPEAT_WORDS = 6
 
 _TITLES = frozenset(
     """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
@@ -337,6 +340,13 @@ def _repeats(a: Candidate, b: Candidate) -> bool:
         )
         if a_start < b_end and b_start < a_end:
             return True
+    # One says all the other says, with a few words around it ("Well, as I noted, we believe
+    # Russia could attack at any point" against "Russia could attack at any point").
+    small, large = sorted(
+        (set(keyword_tokens(a.unit.text)), set(keyword_tokens(b.unit.text))), key=len
+    )
+    if len(small) >= _MIN_REPEAT_WORDS and len(small & large) >= 0.8 * len(small):
+        return True
     if a.vector is None or b.vector is None:
         return a.unit.display() == b.unit.display()
     return float(a.vector @ b.vector) > 0.9

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from assistant.answer import REFUSAL, Answer, format_date
 from assistant.citations import MARKER, Unit, marker_numbers, passage_units
-from assistant.extractive import asked_speaker, attribute, question_topic
+from assistant.extractive import Candidate, _repeats, asked_speaker, attribute, question_topic
 from assistant.retrieve import Filters, Passage
 from index.articles import Article
 from index.errors import ConfigError
@@ -99,6 +100,22 @@ def test_answer_sentences_do_not_repeat(small_engine: Any) -> None:
     for i, (article, start, end) in enumerate(spans):
         for other, o_start, o_end in spans[i + 1 :]:
             assert article != other or end <= o_start or o_end <= start
+
+
+def test_a_sentence_that_another_chosen_one_says_in_full_is_a_repeat() -> None:
+    def candidate(text: str, article: str) -> Candidate:
+        passage = replace(_passage(text), article_id=article, chunk_id=f"{article}-0000")
+        return Candidate(0, passage_units(passage, 0)[0], passage, 0.5, 0.5, None, False)
+
+    short = candidate("Russia could at any point launch an attack on Ukraine, we believe.", "a")
+    long_ = candidate(
+        "Well, I think, as I noted a few minutes ago, we believe we are now at a stage where "
+        "Russia could at any point launch an attack on Ukraine.",
+        "b",
+    )
+    other = candidate("Russia moved more troops to the border with Ukraine on Monday.", "c")
+    assert _repeats(short, long_) and _repeats(long_, short)
+    assert not _repeats(short, other)
 
 
 def test_question_the_corpus_cannot_answer_is_refused_with_closest_articles(
