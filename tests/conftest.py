@@ -75,6 +75,24 @@ def make_settings(storage: Path, **changes: Any) -> Settings:
     return Settings(storage_dir=storage, keyword_sync_seconds=0, **changes)
 
 
+def engine_over(folder: Path, articles: list[dict[str, Any]], embedder: Any, **changes: Any) -> Any:
+    """An engine over `articles`, written to `folder`/corpus.json and indexed in `folder`."""
+    from assistant.engine import Engine
+    from index.pipeline import ingest
+
+    (folder / "corpus.json").write_text(json.dumps(articles))
+    settings = make_settings(folder / "store", **changes)
+    engine = Engine(settings, embedder=embedder)
+    ingest(
+        [folder / "corpus.json"],
+        settings=settings,
+        store=engine.store,
+        embedder=embedder,
+        progress=False,
+    )
+    return engine
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "storage")

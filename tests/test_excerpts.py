@@ -3,7 +3,6 @@ passage budget at a time, with offsets that still point into the article."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,9 +13,8 @@ from assistant.engine import Engine
 from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker, RecentArticles
 from assistant.retrieve import Passage
 from index.keyword import ChunkRecord, keyword_tokens
-from index.pipeline import ingest
 
-from .conftest import make_settings
+from .conftest import engine_over
 
 SENTENCES = [
     "The harbour authority met on Monday to review the season.",
@@ -184,17 +182,8 @@ def harbour_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> E
             "url": "https://news.example/bakery",
         },
     ]
-    (folder / "corpus.json").write_text(json.dumps(rows))
     # Small chunks, so the article spans several of them.
-    settings = make_settings(folder / "store", chunk_tokens=60, chunk_overlap=15)
-    engine = Engine(settings, embedder=embedder)
-    ingest(
-        [folder / "corpus.json"],
-        settings=settings,
-        store=engine.store,
-        embedder=embedder,
-        progress=False,
-    )
+    engine: Engine = engine_over(folder, rows, embedder, chunk_tokens=60, chunk_overlap=15)
     return engine
 
 

@@ -13,7 +13,7 @@ from assistant.engine import Engine
 from assistant.retrieve import Filters, RankingOptions, Retriever, shared_names
 from index.pipeline import ingest
 
-from .conftest import make_settings
+from .conftest import engine_over, make_settings
 
 ACME_VERGE = (
     "Acme Robotics is cutting 200 jobs after a weak quarter. The Verge learned that the "
@@ -243,17 +243,7 @@ def feedback_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> 
         {"title": t, "body": b, "source": o, "published_at": "2023-10-02", "url": f"u{i}"}
         for i, (t, b, o) in enumerate(rows)
     ]
-    folder = tmp_path_factory.mktemp("feedback")
-    (folder / "corpus.json").write_text(json.dumps(articles))
-    settings = make_settings(folder / "store")
-    engine = Engine(settings, embedder=embedder)
-    ingest(
-        [folder / "corpus.json"],
-        settings=settings,
-        store=engine.store,
-        embedder=embedder,
-        progress=False,
-    )
+    engine: Engine = engine_over(tmp_path_factory.mktemp("feedback"), articles, embedder)
     return engine
 
 
