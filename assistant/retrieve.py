@@ -326,8 +326,9 @@ _NOT_NAME_WORDS = STOPWORDS | {m.lower() for m in (*calendar.month_name[1:], *ca
 
 
 def _starts_sentence(text: str, position: int) -> bool:
-    before = text[:position].rstrip(" \t")
-    return not before or before[-1] in '.!?\n"“”‘’(:'
+    while position and text[position - 1] in " \t":
+        position -= 1
+    return not position or text[position - 1] in '.!?\n"“”‘’(:'
 
 
 def shared_names(
@@ -422,10 +423,11 @@ class Retriever:
             return []
         parsed = self.understand(question)
         allowed = view.mask(filters)
+        question_dense = None
         if self.options.feedback_passages and parsed.asks_for_a_name:
-            parsed = self.with_feedback(parsed, view, allowed)
+            parsed, question_dense = self.with_feedback(parsed, view, allowed)
         probes = question_probes(parsed, self.options)
-        found = self.candidates(probes, parsed, view, allowed)
+        found = self.candidates(probes, parsed, view, allowed, question_dense=question_dense)
         if found is None:
             return []
         scores = found.scores(self.options.dense_weight)
@@ -452,13 +454,14 @@ class Retriever:
 
     def with_feedback(
         self, parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
-    ) -> ParsedQuestion:
+    ) -> tuple[ParsedQuestion, np.ndarray | None]:
         """The question with the name its first passages share added ("Which company ...?" and
         the first passages mostly name Google: search again with "Google"). The articles that
-        hold a question's other facts often name the answer without the question's words."""
+        hold a question's other facts often name the answer without the question's words.
+        When no name is added, the question's cosines come back too, for the search to reuse."""
         found = self.candidates([parsed.text], parsed, view, allowed)
         if found is None:
-            return parsed
+            return parsed, None
         n = self.options.feedback_passages
         relevance = found.scores(self.options.dense_weight)[:, 0]
         top = found.rows[np.argsort(-relevance, kind="stable")[:n]]
@@ -469,9 +472,9 @@ class Retriever:
             min_texts=max(2, n // 2),
         )
         if not names:
-            return parsed
+            return parsed, found.question_dense
         log.debug("feedback: %r + %r", parsed.text, names[0])
-        return self.understand(f"{parsed.text} {names[0]}")
+        return self.understand(f"{parsed.text} {names[0]}"), None
 
     def excerpts(
         self,
@@ -508,20 +511,24 @@ class Retriever:
         return out
 
     def candidates(
-        self, probes: list[str], parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
+        self,
+        probes: list[str],
+        parsed: ParsedQuestion,
+        view: CorpusView,
+        allowed: np.ndarray,
+        *,
+        question_dense: np.ndarray | None = None,
     ) -> Candidates | None:
         """The best chunks of each probe by keyword and by dense score, scored against every
-        probe."""
-        # The question and its short windows are embedded apart: in one batch every window
-        # would be padded to the question's length (4x the time).
-        if self.options.window_dense:
-            vectors = np.concatenate(
-                [self.embedder.embed(probes[:1]), self.embedder.embed(probes[1:])]
-            )
-            dense = view.matrix @ vectors.T  # (chunks, probes)
-        else:
-            dense = np.zeros((len(view.records), len(probes)), dtype=np.float32)
-            dense[:, 0] = view.matrix @ self.embedder.embed(probes[:1])[0]
+        probe. `question_dense`: the first probe's cosines, when an earlier pass has them."""
+        dense = np.zeros((len(view.records), len(probes)), dtype=np.float32)  # (chunks, probes)
+        if question_dense is None:
+            question_dense = view.matrix @ self.embedder.embed(probes[:1])[0]
+        dense[:, 0] = question_dense
+        if self.options.window_dense and len(probes) > 1:
+            # The question and its short windows are embedded apart: in one batch every window
+            # would be padded to the question's length (4x the time).
+            dense[:, 1:] = view.matrix @ self.embedder.embed(probes[1:]).T
         keyword = np.zeros_like(dense)
         for j, probe in enumerate(probes):
             scores = self.store.keyword.scores(probe)

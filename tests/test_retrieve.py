@@ -255,7 +255,8 @@ def test_a_question_asking_for_a_name_searches_again_with_the_name_its_passages_
     view = retriever.view()
     parsed = retriever.understand(question)
     assert parsed.asks_for_a_name
-    assert retriever.with_feedback(parsed, view, view.mask(None)).text == f"{question} Zorblax"
+    expanded, _ = retriever.with_feedback(parsed, view, view.mask(None))
+    assert expanded.text == f"{question} Zorblax"
     ranks = {}
     for passages in (0, 10):
         options = RankingOptions(feedback_passages=passages)
