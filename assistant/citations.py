@@ -210,7 +210,7 @@ class Evidence:
         self.units = [u for i, p in enumerate(self.passages) for u in passage_units(p, i)]
         self.vectors = vectors
         self._matrix: np.ndarray | None = None
-        self._tokens = [set(keyword_tokens(u.text)) for u in self.units]
+        self.tokens = [set(keyword_tokens(u.text)) for u in self.units]  # keyword terms per unit
 
     @property
     def matrix(self) -> np.ndarray:
@@ -230,7 +230,7 @@ class Evidence:
             claim_vector = self.vectors.embed([claim])[0]
         claim_tokens = set(keyword_tokens(claim))
         semantic = self.matrix[rows] @ claim_vector
-        lexical = np.array([_overlap(claim_tokens, self._tokens[r]) for r in rows])
+        lexical = np.array([_overlap(claim_tokens, self.tokens[r]) for r in rows])
         best = int(np.argmax(semantic + 0.5 * lexical))
         return Support(self.units[rows[best]], float(semantic[best]), float(lexical[best]))
 

@@ -219,6 +219,7 @@ class Candidate:
     score: float  # relevance with the bonuses used for choosing and ordering
     attribution: Attribution | None
     by_asked: bool
+    words: set[str]  # its keyword terms
     vector: np.ndarray | None = None
 
 
@@ -254,7 +255,7 @@ def rank_candidates(
         )
         if attribution is not None:
             previous_speaker[unit.passage] = attribution.speaker
-        words = set(keyword_tokens(unit.text))
+        words = evidence.tokens[row]
         overlap = len(wanted & words) / len(wanted) if wanted else 0.0
         by_asked = attribution is not None and same_speaker(speaker, attribution.speaker)
         # Quotes of the person asked about first; then sentences that at least name them.
@@ -267,7 +268,7 @@ def rank_candidates(
             adjust -= 0.05
         if unit.text.rstrip(' "”’').endswith("?") or _is_reporter_line(passage.text, unit.start):
             adjust -= 0.1
-        candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked)
+        candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked, words)
         drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
     drafts.sort(key=lambda d: -d[0])
     # Every quote of the person asked about is weighed by meaning: it may answer in other words.
@@ -342,9 +343,7 @@ def _repeats(a: Candidate, b: Candidate) -> bool:
             return True
     # One says all the other says, with a few words around it ("Well, as I noted, we believe
     # Russia could attack at any point" against "Russia could attack at any point").
-    small, large = sorted(
-        (set(keyword_tokens(a.unit.text)), set(keyword_tokens(b.unit.text))), key=len
-    )
+    small, large = sorted((a.words, b.words), key=len)
     if len(small) >= _MIN_REPEAT_WORDS and len(small & large) >= 0.8 * len(small):
         return True
     if a.vector is None or b.vector is None:

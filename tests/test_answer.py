@@ -15,6 +15,7 @@ from assistant.extractive import Candidate, _repeats, asked_speaker, attribute, 
 from assistant.retrieve import Filters, Passage
 from index.articles import Article
 from index.errors import ConfigError
+from index.keyword import keyword_tokens
 from index.loaders import load_paths
 
 from .conftest import TASS
@@ -105,7 +106,8 @@ def test_answer_sentences_do_not_repeat(small_engine: Any) -> None:
 def test_a_sentence_that_another_chosen_one_says_in_full_is_a_repeat() -> None:
     def candidate(text: str, article: str) -> Candidate:
         passage = replace(_passage(text), article_id=article, chunk_id=f"{article}-0000")
-        return Candidate(0, passage_units(passage, 0)[0], passage, 0.5, 0.5, None, False)
+        unit = passage_units(passage, 0)[0]
+        return Candidate(0, unit, passage, 0.5, 0.5, None, False, set(keyword_tokens(unit.text)))
 
     short = candidate("Russia could at any point launch an attack on Ukraine, we believe.", "a")
     long_ = candidate(
