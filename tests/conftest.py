@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +77,35 @@ def make_settings(storage: Path, **changes: Any) -> Settings:
 
 def engine_over(folder: Path, articles: list[dict[str, Any]], embedder: Any, **changes: Any) -> Any:
     """An engine over `articles`, written to `folder`/corpus.json and indexed in `folder`."""
+    (folder / "corpus.json").write_text(json.dumps(articles))
+    return indexed_engine(folder / "corpus.json", folder / "store", embedder, **changes)
+
+
+def indexed_engine(corpus: Path, storage: Path, embedder: Any, **changes: Any) -> Any:
+    """An engine whose store in `storage` holds the articles of `corpus`."""
     from assistant.engine import Engine
     from index.pipeline import ingest
 
-    (folder / "corpus.json").write_text(json.dumps(articles))
-    settings = make_settings(folder / "store", **changes)
+    settings = make_settings(storage, **changes)
     engine = Engine(settings, embedder=embedder)
-    ingest(
-        [folder / "corpus.json"],
-        settings=settings,
-        store=engine.store,
-        embedder=embedder,
-        progress=False,
-    )
+    ingest([corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
     return engine
+
+
+def engine_with_scripted_llm(small_engine: Any, monkeypatch: pytest.MonkeyPatch, reply: str) -> Any:
+    """Plumbing around the LLM: the engine as configured for one, the reply written here (sent
+    five characters at a time, as a stream)."""
+    from assistant.engine import Engine
+    from assistant.llm import Generator
+
+    def scripted(self: Generator, messages: Sequence[Any]) -> Iterator[str]:
+        yield from (reply[i : i + 5] for i in range(0, len(reply), 5))
+
+    monkeypatch.setattr(Generator, "stream", scripted)
+    return Engine(
+        small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"),
+        embedder=small_engine.embedder,
+    )
 
 
 @pytest.fixture

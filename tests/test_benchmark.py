@@ -25,7 +25,7 @@ from assistant.benchmark import (
     without_timings,
 )
 from assistant.evaluate import DEFAULT_QUERIES
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, engine_with_scripted_llm
 
 TOKEN = "bench-token-123"
 LAVROV_TITLE = (
@@ -301,20 +301,9 @@ def test_llm_mode_is_recorded_with_each_answer(
     small_engine: Any, monkeypatch: pytest.MonkeyPatch, question_file: Path, tmp_path: Path
 ) -> None:
     """Plumbing around the LLM: the engine set up for one, its reply scripted here."""
-    from collections.abc import Sequence
-
     from assistant.answer import REFUSAL
-    from assistant.engine import Engine
-    from assistant.llm import Generator
 
-    def scripted(self: Generator, messages: Sequence[Any]) -> Iterator[str]:
-        yield from (REFUSAL[i : i + 4] for i in range(0, len(REFUSAL), 4))
-
-    monkeypatch.setattr(Generator, "stream", scripted)
-    engine = Engine(
-        small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"),
-        embedder=small_engine.embedder,
-    )
+    engine = engine_with_scripted_llm(small_engine, monkeypatch, REFUSAL)
     lavrov = load_questions(question_file).questions[:1]
     run = run_benchmark(lavrov, InProcessTarget(engine), tmp_path / "llm", progress=False)
     assert run.manifest["answer_mode"] == "llm:default"

@@ -19,7 +19,7 @@ from assistant.llm import Generator, answer_messages, is_refusal, load_prompt, r
 from assistant.retrieve import Passage
 from index.errors import ConfigError
 
-from .conftest import make_settings
+from .conftest import engine_with_scripted_llm, make_settings
 
 LAVROV_QUESTION = "What did Lavrov say about NATO expansion?"
 
@@ -223,28 +223,11 @@ def test_follow_up_is_condensed_by_the_llm(llm_engine: Any) -> None:
     _assert_citations_hold(answer)
 
 
-def _engine_with_scripted_llm(
-    small_engine: Any, monkeypatch: pytest.MonkeyPatch, reply: str
-) -> Any:
-    """Plumbing around the LLM: the engine as configured for one, the reply written here."""
-    from assistant.engine import Engine
-
-    def scripted(self: Generator, messages: Sequence[Any]) -> Iterator[str]:
-        yield from (reply[i : i + 5] for i in range(0, len(reply), 5))
-
-    monkeypatch.setattr(Generator, "stream", scripted)
-    engine = Engine(
-        small_engine.settings.with_changes(llm_url="http://127.0.0.1:9/v1"),
-        embedder=small_engine.embedder,
-    )
-    return engine
-
-
 def test_an_llm_answer_with_nothing_verified_gives_way_to_the_extractive_one(
     small_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reply = "The moon landing was filmed in Nevada [1]. Wheat prices in Kansas rose [2]."
-    engine = _engine_with_scripted_llm(small_engine, monkeypatch, reply)
+    engine = engine_with_scripted_llm(small_engine, monkeypatch, reply)
     events = list(engine.ask_stream(LAVROV_QUESTION))
     answer = events[-1].answer
     assert answer is not None and not answer.refused
@@ -257,7 +240,7 @@ def test_an_llm_answer_with_nothing_verified_gives_way_to_the_extractive_one(
 def test_the_llm_saying_the_sentinel_is_a_refusal(
     small_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = _engine_with_scripted_llm(small_engine, monkeypatch, REFUSAL)
+    engine = engine_with_scripted_llm(small_engine, monkeypatch, REFUSAL)
     answer = engine.ask(LAVROV_QUESTION)
     assert answer.refused and answer.text == REFUSAL and answer.citations == []
     assert answer.mode == "llm:default"

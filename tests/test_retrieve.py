@@ -13,7 +13,7 @@ from assistant.engine import Engine
 from assistant.retrieve import Filters, RankingOptions, Retriever, shared_names
 from index.pipeline import ingest
 
-from .conftest import engine_over, make_settings
+from .conftest import engine_over, indexed_engine, make_settings
 
 ACME_VERGE = (
     "Acme Robotics is cutting 200 jobs after a weak quarter. The Verge learned that the "
@@ -109,9 +109,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_engine(
     tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path, embedder: Any
 ) -> Engine:
-    settings = make_settings(tmp_path_factory.mktemp("tiny-store"))
-    engine = Engine(settings, embedder=embedder)
-    ingest([tiny_corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine: Engine = indexed_engine(tiny_corpus, tmp_path_factory.mktemp("tiny-store"), embedder)
     return engine
 
 
