@@ -8,19 +8,23 @@ import sys
 
 from fastapi import FastAPI
 
-from assistant.cli import cli
-from assistant.engine import Engine
-from index.config import Settings
+from index.config import quiet_offline_environment
 
 
 def create() -> FastAPI:
     """The app over the configured store, ready to serve (for `uvicorn --factory`)."""
-    from assistant.web import create_app, prepare
+    quiet_offline_environment()
+    from assistant.engine import Engine
+    from serving.config import AppSettings
+    from serving.web import create_app, prepare
 
-    engine = Engine(Settings())  # type: ignore[call-arg]
+    engine = Engine(AppSettings())
     prepare(engine, progress=False)
     return create_app(engine)
 
 
 if __name__ == "__main__":
+    quiet_offline_environment()
+    from serving.cli import cli
+
     cli.main(args=["serve", *sys.argv[1:]], prog_name="app.py")

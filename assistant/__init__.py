@@ -1,5 +1,23 @@
-"""Query side: retrieve, fuse, rank, answer, cite, verify, and keep chat memory."""
+"""Query side: retrieve, fuse, rank, answer, cite, verify, and keep chat memory.
 
-from index import quiet_offline_environment
+from assistant import Engine, Settings
+engine = Engine(Settings(storage_dir="storage"))
+answer = engine.ask("What did Lavrov say about NATO expansion?")
+"""
 
-quiet_offline_environment()
+from assistant.answer import Answer, Citation, StreamEvent
+from assistant.config import Settings
+from assistant.engine import Engine
+from assistant.llm import LLMError
+from assistant.retrieve import Filters, Passage
+
+__all__ = [
+    "Answer",
+    "Citation",
+    "Engine",
+    "Filters",
+    "LLMError",
+    "Passage",
+    "Settings",
+    "StreamEvent",
+]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.query import find_speakers
+from assistant.query import asked_speaker
+from assistant.speakers import quoted_in_answer, speech_verbs
 
 Turn = tuple[str, str]  # (user question, assistant answer)
 _MAX_TURNS = 6  # how far back a follow-up is followed
@@ -27,7 +28,7 @@ _WHAT_ABOUT = re.compile(
     re.I,
 )
 _SAY_ABOUT = re.compile(
-    r"^(?P<head>.*?\b(?:say|said|think|claim|tell|told|write|mean|warn|argue)\b)"
+    rf"^(?P<head>.*?\b(?:{speech_verbs('follow_up')})\b)"
     r"(?P<about>\s+(?:about|on|regarding|concerning)\s+.+?)?\s*\??\s*$",
     re.I,
 )
@@ -56,7 +57,7 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
     previous = _previous_standalone(history)
     if not previous or not is_follow_up(question):
         return question
-    speaker = _speaker(previous)
+    speaker = asked_speaker(previous)
     topic = _topic(previous)
 
     if _NEXT.match(question):
@@ -74,7 +75,7 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
             return _replace_topic(previous, topic, other)
         return f"{_strip_question(previous)}: what about {other}?"
 
-    new_speaker = _speaker(question)
+    new_speaker = asked_speaker(question)
     if new_speaker and topic and not _TOPIC.search(question):
         # "and what did Blinken say?" after "What did Lavrov say about NATO?"
         head = _SAY_ABOUT.match(re.sub(r"^\s*(?:and|but|also|so)\s+", "", question, flags=re.I))
@@ -98,11 +99,6 @@ def _previous_standalone(history: Sequence[Turn]) -> str:
     if not turns:
         return ""
     return condense_question(turns[-1][0], turns[:-1])
-
-
-def _speaker(question: str) -> str:
-    speakers = find_speakers(question)
-    return speakers[0].value if speakers else ""
 
 
 def _topic(question: str) -> str:
@@ -134,11 +130,8 @@ def _replace_topic(question: str, topic: str, other: str) -> str:
 def _last_person(history: Sequence[Turn]) -> str:
     """The person the last turns were about: a speaker asked about, else one quoted."""
     for user, assistant in reversed(history):
-        if speaker := _speaker(user):
+        if speaker := asked_speaker(user) or quoted_in_answer(assistant):
             return speaker
-        said = re.findall(r"\b([A-Z][\w’'-]+(?: [A-Z][\w’'-]+)?) said\b", assistant)
-        if said:
-            return said[0]
     return ""
 
 

@@ -9,23 +9,24 @@ from functools import cached_property
 from assistant.answer import REFUSAL, Answer, StreamEvent
 from assistant.chat import condense_question, is_follow_up
 from assistant.citations import CitationChecker, Evidence, Numbering, SentenceVectors, check_stream
+from assistant.config import Settings
 from assistant.extractive import (
     SENTENCE_PASSAGES,
     Draft,
-    asked_speaker,
     compose,
     question_vectors_for,
 )
-from assistant.llm import Generator, answer_messages, is_refusal
+from assistant.llm import Generator, LLMError, answer_messages, is_refusal
+from assistant.query import asked_speaker
 from assistant.retrieve import Filters, Passage, Retriever
-from index.config import Settings
+from index.archive import CorpusSummary, Index
 from index.embedding import Embedder
-from index.errors import ConfigError, LLMError
+from index.errors import ConfigError
 from index.store import ChunkStore
 
 
 class Engine:
-    """Holds the settings, the store, the model and the retriever; safe to share across threads."""
+    """Holds the settings, the archive's index and the retriever; safe to share across threads."""
 
     def __init__(
         self,
@@ -36,19 +37,25 @@ class Engine:
     ) -> None:
         """`embedder` and `store` share ones already loaded (a model is loaded once per
         process); otherwise each is made from `settings` when first used."""
-        self.settings = settings or Settings()  # type: ignore[call-arg]
-        if embedder is not None:
-            self.__dict__["embedder"] = embedder
-        if store is not None:
-            self.__dict__["store"] = store
+        self.settings = settings or Settings()
+        self.index = Index(self.settings, store=store, embedder=embedder)
 
-    @cached_property
+    @property
     def store(self) -> ChunkStore:
-        return ChunkStore(self.settings)
+        return self.index.store
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        return Embedder(self.settings)
+        return self.index.embedder
+
+    @property
+    def mode(self) -> str:
+        """How answers are written by default: "extractive", or "llm:<model>" with an LLM."""
+        return self.generator.mode if self.generator else "extractive"
+
+    def corpus_summary(self) -> CorpusSummary:
+        """What the archive holds: articles, chunks, outlets, dates and titles."""
+        return self.index.summary()
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -10,8 +10,16 @@ import numpy as np
 
 from assistant.answer import format_date
 from assistant.citations import Evidence, Unit
-from assistant.query import find_speakers
 from assistant.retrieve import Passage
+from assistant.speakers import (
+    TRANSCRIPT_LABEL,
+    attributed_to,
+    label_name,
+    name_tokens,
+    same_speaker,
+    strip_titles,
+    transcript_label,
+)
 from index.chunking import quote_marks
 from index.keyword import keyword_tokens
 
@@ -24,30 +32,6 @@ EMBEDDED_UNITS = 16
 # sentence, repeats it.
 _MIN_REPEAT_WORDS = 6
 
-_TITLES = frozenset(
-    """mr mrs ms dr president vice secretary minister foreign prime press chancellor senator
-    governor ambassador general admiral spokesman spokeswoman spokesperson deputy chief
-    national security adviser advisor state defense the of us u.s. russian american""".split()
-)
-
-
-def asked_speaker(question: str) -> str:
-    """The person a question asks about ("What did Lavrov say about X?" -> "Lavrov"), or ""."""
-    speakers = find_speakers(question)
-    return speakers[0].value if speakers else ""
-
-
-def name_tokens(who: str) -> set[str]:
-    """The words of a name that tell one person from another: no titles, lower-cased."""
-    words = {w.strip(".,'’").lower() for w in re.split(r"[\s-]+", who) if w}
-    words = {w.removesuffix("'s").removesuffix("’s") for w in words if w}
-    significant = {w for w in words if w and w not in _TITLES}
-    return significant or {w for w in words if w and w != "the"}
-
-
-def same_speaker(asked: str, speaker: str) -> bool:
-    return bool(asked and speaker and name_tokens(asked) & name_tokens(speaker))
-
 
 def question_topic(question: str, speaker: str) -> str:
     """What a "what did X say about T?" question is about (T), or the question itself."""
@@ -57,23 +41,8 @@ def question_topic(question: str, speaker: str) -> str:
     return match.group("topic") if match else question
 
 
-# Attribution of quotes inside an article.
-_VERBS = (
-    r"said|says|added|adds|elaborated|specified|emphasi[sz]ed|stressed|noted|pointed out|"
-    r"highlighted|explained|continued|insisted|warned|wrote|writes|stated|argued|remarked|"
-    r"recalled|underlined|underscored|concluded|asserted|declared|announced|observed|"
-    r"commented|replied|answered|responded|claimed|suggested|acknowledged|admitted|urged|"
-    r"vowed|maintained|told(?:\s+\w+){0,3}"
-)
-_TAIL_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})\b[^“”\"]*$")
-_TAIL_VERB_WHO = re.compile(rf"^(?:{_VERBS})\s+(?P<who>[^“”\",]{{2,80}}?)(?:,[^“”\"]*)?\.?$")
-_LEAD_WHO_VERB = re.compile(rf"^(?P<who>[^“”\"]{{2,80}}?)\s+(?:{_VERBS})(?:\s+that)?\s*[,:]?\s*$")
-_TRANSCRIPT_LABEL = re.compile(
-    r"(?m)^[^\S\n]*(?P<label>(?:MR|MS|MRS|DR)\.[^\S\n]+[A-Z][A-Z'’-]+|THE (?:VICE )?PRESIDENT|"
-    r"(?:SECRETARY|AMBASSADOR|GENERAL|ADMIRAL|SENATOR|GOVERNOR|ADMINISTRATOR|DIRECTOR|"
-    r"DEPUTY SECRETARY|PRIME MINISTER|CHANCELLOR)[^\S\n]+[A-Z][A-Z'’-]+|"
-    r"SENIOR ADMINISTRATION OFFICIAL(?:[^\S\n]+\#?\d)?|Q(?=[^\S\n]+[A-Z(]))(?::|[^\S\n]+)"
-)
+# Attribution of quotes inside an article: a speaker named by these words is described, not named
+# ("the Russian foreign minister said").
 _DESCRIPTION_WORDS = frozenset(
     """he she they it diplomat minister secretary spokesman spokeswoman spokesperson official
     officials president leader chief head ambassador envoy source sources adviser advisor
@@ -96,52 +65,26 @@ def attribute(
     """The speaker of a unit that is a quotation (or a line of a transcript), if it is one.
     `named`: the person asked about is named in the article (in any of its passages)."""
     text = passage.text
-    label = _transcript_label(text, unit.start)
+    label = transcript_label(text, unit.start)
     if label is not None:
         if label == "Q":
             return None
         start = unit.start
-        own = _TRANSCRIPT_LABEL.match(text, unit.start)
+        own = TRANSCRIPT_LABEL.match(text, unit.start)
         if own:
             start = own.end()
         start, end = _trim(text, start, unit.end)
-        return Attribution(_label_name(label), start, end) if end > start else None
+        return Attribution(label_name(label), start, end) if end > start else None
     quote = _outer_quote(text, unit.start, unit.end)
     if quote is None:
         return None
     q_start, q_end, before, after = quote
-    who = ""
-    if not before.strip():
-        tail = after.strip().lstrip(",").strip()
-        match = _TAIL_WHO_VERB.match(tail) or _TAIL_VERB_WHO.match(tail)
-        if match:
-            who = match.group("who")
-    elif not after.strip(" .\n"):
-        match = _LEAD_WHO_VERB.match(before.strip())
-        if match:
-            who = match.group("who")
+    who = attributed_to(before, after)
     if not who:
         return None
     speaker = _resolve(who, passage, asked=asked, previous=previous, named=named)
     q_end = q_end - 1 if text[q_end - 1] == "," else q_end
     return Attribution(speaker, q_start, q_end) if speaker else None
-
-
-def _transcript_label(text: str, position: int) -> str | None:
-    """The transcript speaker label in force at `position` (the last one at or before it)."""
-    label = None
-    for match in _TRANSCRIPT_LABEL.finditer(text, 0, min(len(text), position + 60)):
-        if match.start() > position + 1:
-            break
-        label = match.group("label")
-    return label
-
-
-def _label_name(label: str) -> str:
-    words = label.replace(".", "").split()
-    if words[0] in ("MR", "MS", "MRS", "DR"):
-        words = words[1:]
-    return " ".join("-".join(part.capitalize() for part in w.split("-")) for w in words)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -181,11 +124,11 @@ def _resolve(who: str, passage: Passage, *, asked: str, previous: str, named: bo
         or not words[-1][0].isupper()
     )
     if not description:
-        return _strip_titles(who)
+        return strip_titles(who)
     if previous:
         return previous
     if asked and (named or names_in(asked, passage)):
-        return _strip_titles(asked)
+        return strip_titles(asked)
     return who[0].upper() + who[1:]
 
 
@@ -195,17 +138,6 @@ def names_in(who: str, passage: Passage) -> bool:
 
 def _words(text: str) -> list[str]:
     return [w.lower().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’]+", text)]
-
-
-def _strip_titles(who: str) -> str:
-    """ "Russian Foreign Minister Sergey Lavrov" -> "Sergey Lavrov"; "Lavrov" stays."""
-    words = who.split()
-    names: list[str] = []
-    for word in reversed(words):
-        if word.lower().strip(".,") in _TITLES or not word[0].isupper():
-            break
-        names.insert(0, word)
-    return " ".join(names) if names else who
 
 
 @dataclass
@@ -392,7 +324,7 @@ def _tidy(text: str) -> str:
 
 
 def _is_reporter_line(text: str, position: int) -> bool:
-    return _transcript_label(text, position) == "Q"
+    return transcript_label(text, position) == "Q"
 
 
 @dataclass

@@ -6,25 +6,23 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import cache, cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.answer import REFUSAL, format_date
+from assistant.config import Settings
 from assistant.retrieve import Passage
-from index.config import Settings
-from index.errors import ConfigError, LLMError
+from index.errors import ConfigError, NewsAssistantError
+from prompts import prompt_file
 
 if TYPE_CHECKING:
     from llama_index.core.llms import ChatMessage
     from llama_index.llms.openai_like import OpenAILike
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-
 
 @cache
-def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> str:
+def load_prompt(name: str) -> str:
     """The prompt `name` (prompts/<name>.md), with {placeholders} for str.format."""
-    path = directory / f"{name}.md"
+    path = prompt_file(name)
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError as error:
@@ -91,6 +89,10 @@ def is_refusal(sentence: str) -> bool:
     """Whether a generated sentence is the "cannot answer" sentinel, or says the same."""
     plain = " ".join(re.sub(r"\[[\d,\s-]*\]", "", sentence).split()).strip(" .\"'“”").lower()
     return plain == REFUSAL.rstrip(".").lower() or bool(_REFUSAL_WORDS.search(plain))
+
+
+class LLMError(NewsAssistantError):
+    """The configured LLM server failed or answered nonsense."""
 
 
 class Generator:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from assistant.speakers import question_speakers, speech_verbs
 from index.articles import MONTH_PATTERN, month_number
 
 
@@ -132,7 +133,7 @@ def _distinctive(outlet: str) -> bool:
 _CUE_BEFORE = re.compile(r"\b(?:according\s+to|reported\s+by|published\s+(?:by|in)|by)\s*$", re.I)
 _CUE_AFTER = re.compile(
     r"^[’']?s?\s*(?:articles?|reports?|reported|reporting|story|stories|piece|coverage"
-    r"|say|says|said|wrote|writes|claims?|claimed|suggests?|suggested)\b",
+    rf"|{speech_verbs('outlet')})\b",
     re.I,
 )
 
@@ -408,58 +409,22 @@ def find_dates(text: str, *, reference: date) -> list[tuple[Mention, DateRange]]
 
 # Speakers --------------------------------------------------------------------------------------
 
-_NAME_WORD = r"(?:[A-Z][\w’'\-]*\.?|[A-Z]\.)"
-_NAME = rf"(?P<name>{_NAME_WORD}(?:\s+(?:de|van|von|bin|al|da|del|la|le)?\s*{_NAME_WORD}){{0,3}})"
-_SPEAKER_PATTERNS = (
-    rf"\b(?i:what|how)\s+(?:did|does|do|has|have|had|will|would)\s+{_NAME}\s+"
-    r"(?:say|said|claim|argue|tell|told|state|think|mean|warn|write|suggest|describe|reveal)",
-    rf"\b(?i:according)\s+to\s+{_NAME}",
-    rf"\b{_NAME}(?:'s|’s)\s+(?:comments?|remarks?|statements?|words|claims?|quotes?|views?"
-    r"|testimony|speech|interview|response|warning)",
-    rf"\b{_NAME}\s+(?:said|says|told|claimed|claims|stated|argued|warned|insisted|testified"
-    r"|suggested|wrote|noted|explained|admitted|denied)\b",
-    rf"\b(?i:did|does|has)\s+{_NAME}\s+(?:say|claim|state|argue|suggest|tell|warn|deny|admit)",
-)
-_NOT_SPEAKERS = {
-    "the",
-    "a",
-    "an",
-    "this",
-    "that",
-    "it",
-    "he",
-    "she",
-    "they",
-    "what",
-    "who",
-    "which",
-    "article",
-    "report",
-    "reports",
-    "both",
-    "each",
-}
-
 
 def find_speakers(text: str, *, exclude: Iterable[Mention] = ()) -> list[Mention]:
     """People whose words the question asks about ("what did X say", "according to X", ...)."""
     blocked = list(exclude)
     found: dict[str, Mention] = {}
-    for pattern in _SPEAKER_PATTERNS:
-        for m in re.finditer(pattern, text):
-            name = m.group("name").strip()
-            words = name.split()
-            while words and words[0].lower() in _NOT_SPEAKERS:
-                words = words[1:]
-            if not words or words[-1].lower() in _NOT_SPEAKERS:
-                continue
-            start = m.start("name") + m.group("name").index(words[0])
-            end = start + len(" ".join(words))
-            if any(not (end <= b.start or start >= b.end) for b in blocked):
-                continue
-            cleaned = re.sub(r"[’']s$", "", " ".join(words))
-            found.setdefault(cleaned, Mention(start, end, cleaned))
+    for start, end, name in question_speakers(text):
+        if any(not (end <= b.start or start >= b.end) for b in blocked):
+            continue
+        found.setdefault(name, Mention(start, end, name))
     return sorted(found.values(), key=lambda m: m.start)
+
+
+def asked_speaker(question: str) -> str:
+    """The person a question asks about ("What did Lavrov say about X?" -> "Lavrov"), or ""."""
+    speakers = find_speakers(question)
+    return speakers[0].value if speakers else ""
 
 
 # Parts -----------------------------------------------------------------------------------------

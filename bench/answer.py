@@ -15,14 +15,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from assistant.config import Settings
+from assistant.engine import Engine
+from index.config import quiet_offline_environment
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 QUESTIONS = [
     "What did Lavrov say about NATO expansion?",
@@ -66,31 +68,11 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", type=Path, default=REPO / "runs" / "bench-demo")
-    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "answer.json")
-    args = parser.parse_args()
-
-    from index.config import Settings, quiet_offline_environment
-
-    quiet_offline_environment()
-    from assistant.engine import Engine
-    from index.demo import ensure_demo_index
-
-    settings = Settings(  # type: ignore[call-arg]
-        storage_dir=args.storage, torch_threads=args.torch_threads, llm_url=None
-    )
-    engine = Engine(settings)
-    started = time.perf_counter()
-    report = ensure_demo_index(
-        settings=settings, store=engine.store, embedder=engine.embedder, progress=False
-    )
-    build = time.perf_counter() - started
-    print(report.summary() if report else f"index: {engine.store.count()} chunks ({build:.1f}s)")
-    engine.ask("What did Lavrov say?")  # loads the model and the keyword index
-
+def time_questions(
+    engine: Engine,
+) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, Any]]]:
+    """Seconds per question for retrieval alone, then each answer cold and warm; the cold
+    answers."""
     rows: dict[str, dict[str, list[float]]] = {
         "retrieval alone": {"total": []},
         "answer, cold": {"retrieve": [], "compose": [], "total": []},
@@ -119,10 +101,12 @@ def main() -> None:
                         "seconds": round(wall, 4),
                     }
                 )
+    return rows, answers
 
-    print(
-        f"\n{len(QUESTIONS)} questions, seconds (torch threads: {args.torch_threads or 'default'})"
-    )
+
+def print_table(rows: dict[str, dict[str, list[float]]], torch_threads: int) -> dict[str, Any]:
+    """The p50 / p95 table, printed; the same figures (and the mean) returned."""
+    print(f"\n{len(QUESTIONS)} questions, seconds (torch threads: {torch_threads or 'default'})")
     print(f"{'':18s} {'retrieve p50/p95':>18s} {'compose p50/p95':>18s} {'total p50/p95':>18s}")
     results: dict[str, Any] = {}
     for name, columns in rows.items():
@@ -135,6 +119,29 @@ def main() -> None:
             return f"{stats[column]['p50']:>8.3f} / {stats[column]['p95']:<7.3f}"
 
         print(f"{name:18s} {cell('retrieve')} {cell('compose')} {cell('total')}")
+    return results
+
+
+def main() -> None:
+    quiet_offline_environment()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--storage", type=Path, default=REPO / "runs" / "bench-demo")
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "answer.json")
+    args = parser.parse_args()
+
+    settings = Settings(  # type: ignore[call-arg]
+        storage_dir=args.storage, torch_threads=args.torch_threads, llm_url=None
+    )
+    engine = Engine(settings)
+    started = time.perf_counter()
+    report = engine.index.ensure_demo(progress=False)
+    build = time.perf_counter() - started
+    print(report.summary() if report else f"index: {engine.index.count()} chunks ({build:.1f}s)")
+    engine.ask("What did Lavrov say?")  # loads the model and the keyword index
+
+    rows, answers = time_questions(engine)
+    results = print_table(rows, args.torch_threads)
     refused = sum(a["refused"] for a in answers)
     print(f"\nrefused {refused} of {len(answers)}; load average {os.getloadavg()[0]:.2f}")
 

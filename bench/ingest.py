@@ -21,7 +21,6 @@ from statistics import median
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def _subset(articles: int, folder: Path) -> list[Path]:
@@ -35,12 +34,12 @@ def _subset(articles: int, folder: Path) -> list[Path]:
 
 
 def _chunk_texts(paths: list[Path]) -> list[str]:
-    from index.config import Settings
+    from index.config import IndexSettings
     from index.embedding import Embedder
     from index.loaders import load_paths
     from index.pipeline import IngestReport, chunk_article, dedupe, embedding_text
 
-    settings = Settings()
+    settings = IndexSettings()
     embedder = Embedder(settings)
     articles = dedupe(load_paths(paths), IngestReport())
     return [
@@ -87,13 +86,13 @@ def run_baseline(paths: list[Path]) -> dict[str, Any]:
 
 def run_pipeline(paths: list[Path]) -> dict[str, Any]:
     """The product: load, dedupe, chunk, embed, write to Chroma, build the keyword index."""
-    from index.config import Settings
+    from index.config import IndexSettings
     from index.embedding import Embedder
     from index.pipeline import ingest
     from index.store import ChunkStore
 
     with tempfile.TemporaryDirectory() as storage:
-        settings = Settings(storage_dir=Path(storage))
+        settings = IndexSettings(storage_dir=Path(storage))
         embedder = Embedder(settings)
         assert embedder.dimensions > 0  # load the model before the clock starts, as baseline
         store = ChunkStore(settings)
@@ -121,6 +120,9 @@ def _measure(kind: str, articles: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    from index.config import quiet_offline_environment
+
+    quiet_offline_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=423, help="Demo articles to ingest.")
     parser.add_argument("--repeat", type=int, default=1)

@@ -72,7 +72,7 @@ def _env(storage: Path, **settings: str) -> dict[str, str]:
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
+        [sys.executable, "-m", "serving.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

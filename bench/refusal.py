@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from news_assistant_data import MULTIHOP_DIR
+
+from assistant.config import Settings
+from assistant.engine import Engine
+from evaluation.questions import NULL_TYPE, Question, load_questions
+from index.config import quiet_offline_environment
+from index.embedding import VectorCache
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-DATA = REPO / "data" / "multihop-rag"
 
 
 def scores_at(threshold: float, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -50,56 +55,38 @@ def auc(rows: list[dict[str, Any]]) -> float:
     return pairs / (len(null) * len(other)) if null and other else 0.5
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", type=Path, default=REPO / "runs" / "bench-multihop")
-    parser.add_argument("--limit", type=int, help="Only the first N queries.")
-    parser.add_argument("--torch-threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "refusal.json")
-    args = parser.parse_args()
+def ensure_index(engine: Engine) -> None:
+    """Index the MultiHop-RAG corpus if the store is empty, from the shipped vectors if any."""
+    if not engine.index.is_empty():
+        return
+    cache_path = MULTIHOP_DIR / f"vectors-{engine.embedder.model_id}.npz"
+    cache = VectorCache.load(cache_path) if cache_path.exists() else None
+    print(f"indexing the corpus ({'shipped vectors' if cache else 'embedding every chunk'})")
+    report = engine.index.ingest([MULTIHOP_DIR / "corpus.json"], vector_cache=cache, progress=True)
+    print(report.summary())
 
-    from index.config import Settings, quiet_offline_environment
 
-    quiet_offline_environment()
-    from assistant.engine import Engine
-    from index.embedding import VectorCache
-    from index.pipeline import ingest
-
-    settings = Settings(  # type: ignore[call-arg]
-        storage_dir=args.storage, torch_threads=args.torch_threads, llm_url=None
-    )
-    engine = Engine(settings)
-    if engine.store.count() == 0:
-        cache_path = DATA / f"vectors-{engine.embedder.model_id}.npz"
-        cache = VectorCache.load(cache_path) if cache_path.exists() else None
-        print(f"indexing the corpus ({'shipped vectors' if cache else 'embedding every chunk'})")
-        report = ingest(
-            [DATA / "corpus.json"],
-            settings=settings,
-            store=engine.store,
-            embedder=engine.embedder,
-            vector_cache=cache,
-            progress=True,
-        )
-        print(report.summary())
-
-    queries = json.loads((DATA / "queries-dev.json").read_text(encoding="utf-8"))
-    queries = queries[: args.limit] if args.limit else queries
+def evidence_scores(engine: Engine, questions: list[Question]) -> list[dict[str, Any]]:
+    """Each question's evidence score from an extractive answer, with its type."""
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for i, query in enumerate(queries, start=1):
-        answer = engine.ask(query["query"], use_llm=False)
+    for i, question in enumerate(questions, start=1):
+        answer = engine.ask(question.question, use_llm=False)
         rows.append(
             {
-                "id": query.get("id", i),
-                "type": query["question_type"],
-                "null": query["question_type"] == "null_query",
+                "id": question.id,
+                "type": question.question_type,
+                "null": question.question_type == NULL_TYPE,
                 "evidence_score": round(answer.evidence_score, 4),
             }
         )
         if i % 50 == 0:
-            print(f"  {i}/{len(queries)} queries, {time.perf_counter() - started:.0f}s")
+            print(f"  {i}/{len(questions)} queries, {time.perf_counter() - started:.0f}s")
+    return rows
 
+
+def print_report(rows: list[dict[str, Any]], current: float) -> list[dict[str, float]]:
+    """Scores per question type, then precision and recall over thresholds (returned)."""
     nulls = sum(r["null"] for r in rows)
     print(f"\n{len(rows)} queries, {nulls} null; AUC of the evidence score {auc(rows):.3f}")
     for kind in sorted({r["type"] for r in rows}):
@@ -109,7 +96,6 @@ def main() -> None:
             f"p50 {values[len(values) // 2]:.3f}  p90 {values[9 * len(values) // 10]:.3f}"
         )
     table = [scores_at(t / 100, rows) for t in range(20, 61)]
-    current = settings.refusal_threshold
     print(
         f"\n{'threshold':>9s} {'refused':>7s} {'precision':>9s} {'recall':>7s} {'F1':>6s} "
         f"{'answerable refused':>18s}"
@@ -120,6 +106,29 @@ def main() -> None:
             f"{line['threshold']:9.2f} {line['refused']:7d} {line['precision']:9.3f} "
             f"{line['recall']:7.3f} {line['f1']:6.3f} {line['answerable_refused']:18.3f}{mark}"
         )
+    return table
+
+
+def main() -> None:
+    quiet_offline_environment()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--storage", type=Path, default=REPO / "runs" / "bench-multihop")
+    parser.add_argument("--limit", type=int, help="Only the first N queries.")
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "refusal.json")
+    args = parser.parse_args()
+
+    settings = Settings(  # type: ignore[call-arg]
+        storage_dir=args.storage, torch_threads=args.torch_threads, llm_url=None
+    )
+    engine = Engine(settings)
+    ensure_index(engine)
+    questions = load_questions(MULTIHOP_DIR / "queries-dev.json").questions
+    questions = questions[: args.limit] if args.limit else questions
+    rows = evidence_scores(engine, questions)
+
+    current = settings.refusal_threshold
+    table = print_report(rows, current)
     best = max(table, key=lambda line: line["f1"])
     print(f"\nbest F1 at threshold {best['threshold']:.2f}: {best}")
     print(f"at the configured threshold {current}: {scores_at(current, rows)}")
@@ -129,7 +138,7 @@ def main() -> None:
         json.dumps(
             {
                 "queries": len(rows),
-                "null_queries": nulls,
+                "null_queries": sum(r["null"] for r in rows),
                 "auc": round(auc(rows), 4),
                 "configured_threshold": current,
                 "at_configured": scores_at(current, rows),

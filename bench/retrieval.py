@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,24 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from assistant.config import Settings
+from assistant.retrieve import Passage, RankingOptions, Retriever
+from evaluation.corpus import DEFAULT_CORPUS, build_eval_index, eval_index_settings
+from evaluation.metrics import squeeze
+from evaluation.questions import DEFAULT_QUERIES, Question, load_questions
+from evaluation.retrieval import retrieve_all, summarise_retrieval
+from index.config import quiet_offline_environment
+from index.embedding import Embedder
+from index.keyword import keyword_tokens
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from assistant.evaluate import (  # noqa: E402
-    DEFAULT_CORPUS,
-    DEFAULT_QUERIES,
-    build_eval_index,
-    eval_settings,
-    load_queries,
-    retrieve_all,
-    summarise,
-)
-from assistant.metrics import squeeze  # noqa: E402
-from assistant.retrieve import Passage, RankingOptions, Retriever  # noqa: E402
-from index.config import Settings, quiet_offline_environment  # noqa: E402
-from index.embedding import Embedder  # noqa: E402
-from index.keyword import keyword_tokens  # noqa: E402
-
 COLUMNS = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "recall@10", "complete@6", "complete@10")
 
 FULL = RankingOptions()
@@ -123,7 +115,9 @@ class Oracle:
     """Knows which articles hold each question's gold facts; ranks within them as the
     retriever does, and deals the passages out to those articles in turns."""
 
-    def __init__(self, retriever: Retriever, queries: Sequence[Any], *, excerpts: bool) -> None:
+    def __init__(
+        self, retriever: Retriever, queries: Sequence[Question], *, excerpts: bool
+    ) -> None:
         self.retriever, self.excerpts = retriever, excerpts
         self.view = view = retriever.view()
         articles = sorted(set(view.article_of.tolist()))
@@ -133,7 +127,7 @@ class Oracle:
             holders = [
                 next((a for a in articles if squeeze(f) in flat[a]), None) for f in query.facts
             ]
-            self.gold[query.query] = list(dict.fromkeys(a for a in holders if a is not None))
+            self.gold[query.question] = list(dict.fromkeys(a for a in holders if a is not None))
 
     def search(self, question: str, k: int = 10) -> list[Passage]:
         view, retriever = self.view, self.retriever
@@ -160,17 +154,17 @@ class Oracle:
 
 
 def main() -> None:
+    quiet_offline_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "retrieval.json")
     args = parser.parse_args()
-    quiet_offline_environment()
 
     settings = Settings()  # type: ignore[call-arg]
     embedder = Embedder(settings)
-    own = eval_settings(settings, DEFAULT_CORPUS, model_id=embedder.model_id)
+    own = eval_index_settings(settings, DEFAULT_CORPUS, model_id=embedder.model_id)
     store = build_eval_index(DEFAULT_CORPUS, settings=own, embedder=embedder)
-    queries = load_queries(DEFAULT_QUERIES, limit=args.limit)
+    queries = load_questions(DEFAULT_QUERIES).questions[: args.limit]
     cached: Any = CachedEmbedder(embedder)
 
     rows = []
@@ -178,7 +172,7 @@ def main() -> None:
     for name, options in VARIANTS:
         retriever = Retriever(own, store=store, embedder=cached, options=options)
         results = retrieve_all(queries, lambda q, r=retriever: r.search(q, k=10), progress=False)
-        summary = summarise(results)
+        summary = summarise_retrieval(results)
         overall = summary["overall"]
         print(f"{name:<52}" + "".join(f"{overall[c]:>12.4f}" for c in COLUMNS), flush=True)
         rows.append({"variant": name, "options": options.describe(), **summary})
@@ -188,7 +182,7 @@ def main() -> None:
         ("oracle articles, excerpts", True),
     ):
         oracle = Oracle(retriever, queries, excerpts=excerpts)
-        summary = summarise(retrieve_all(queries, oracle.search, progress=False))
+        summary = summarise_retrieval(retrieve_all(queries, oracle.search, progress=False))
         overall = summary["overall"]
         print(f"{name:<52}" + "".join(f"{overall[c]:>12.4f}" for c in COLUMNS), flush=True)
         rows.append({"variant": name, "options": {"oracle": True, "excerpts": excerpts}, **summary})

@@ -1,7 +1,22 @@
-"""Build side: load articles, normalise, dedupe, chunk, embed, write to Chroma + keyword index."""
+"""Build side: load articles, normalise, dedupe, chunk, embed, write to Chroma + keyword index.
 
-from index.config import Settings, quiet_offline_environment
+The layers above use `Index` (ingest, delete, check, list) and `IndexSettings`."""
 
-quiet_offline_environment()
+from index.archive import ArticleInfo, CorpusSummary, Index
+from index.articles import Article
+from index.config import IndexSettings
+from index.errors import ConfigError, LoadIssue, NewsAssistantError, StoreUnavailableError
+from index.pipeline import IngestReport
 
-__all__ = ["Settings", "quiet_offline_environment"]
+__all__ = [
+    "Article",
+    "ArticleInfo",
+    "ConfigError",
+    "CorpusSummary",
+    "Index",
+    "IndexSettings",
+    "IngestReport",
+    "LoadIssue",
+    "NewsAssistantError",
+    "StoreUnavailableError",
+]

@@ -1,10 +1,14 @@
-"""Settings shared by the build side and the query side, read from env vars and a TOML file."""
+"""The build side's settings (storage, Chroma, model, chunking), read from env vars and a TOML file.
+
+Each layer adds its own fields to these: `assistant.config.Settings` the query side's,
+`serving.config.AppSettings` the front ends'. All share the `NEWS_ASSISTANT_*` variables and one
+TOML file."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -22,8 +26,8 @@ def _config_file() -> Path:
     return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG_FILE))
 
 
-class Settings(BaseSettings):
-    """Every knob of the product; env vars NEWS_ASSISTANT_* override the TOML file."""
+class IndexSettings(BaseSettings):
+    """Where the archive lives and how it is built; NEWS_ASSISTANT_* variables override the TOML."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
@@ -32,12 +36,12 @@ class Settings(BaseSettings):
     storage_dir: Path = Field(Path("storage"), description="Where Chroma and derived indexes live.")
     collection: str = Field("news", description="Chroma collection holding the chunks.")
     chroma_host: str | None = Field(None, description="Use a `chroma run` server at this host.")
-    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Port of that server.")
 
     model_path: str | None = Field(
         None, description="Sentence-transformers model folder; default: the bundled MiniLM."
     )
-    embed_batch_size: int = Field(32, ge=1, le=1024)
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
     # Under concurrent load one thread per query is many times faster than two (measured in
     # bench/answer.py and bench/load.py); bulk ingest wants every core.
     torch_threads: int = Field(1, ge=0, description="Threads for queries; 0: torch's default.")
@@ -46,39 +50,8 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")
     chunk_overlap: int = Field(40, ge=0, le=128, description="Wordpieces carried into the next.")
 
-    top_k: int = Field(8, ge=1, le=50)
-    candidates: int = Field(60, ge=10, le=500, description="Per-retriever pool before fusion.")
-    rrf_k: int = Field(60, ge=1)
     keyword_sync_seconds: float = Field(
         1.0, ge=0, description="How often a reader asks Chroma whether others wrote to it."
-    )
-
-    llm_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://host/v1.")
-    llm_model: str = "default"
-    # Secrets stay out of repr() and str(), and so out of logs and test failure reports.
-    llm_api_key: str | None = Field(None, repr=False)
-    llm_timeout: float = Field(120.0, gt=0)
-    llm_max_tokens: int = Field(512, ge=16, le=8192, description="Longest generated answer.")
-    # Below this evidence score (0.7 x cosine of question and best sentence + 0.3 x share of
-    # the question's words in it) the assistant refuses. bench/refusal.py on MultiHop-RAG's 505
-    # dev queries (59 null), with excerpts: refusal precision 0.917, recall 0.746 (F1 0.822,
-    # best of 0.20-0.60), 4 of 446 answerable queries refused; score AUC 0.976. Tuned on those
-    # same queries.
-    refusal_threshold: float = Field(0.34, ge=0, le=1)
-
-    demo_on_empty: bool = Field(True, description="The web app builds the demo index if empty.")
-    concurrency: int = Field(4, ge=1, le=64, description="Answers the web app computes at once.")
-    max_request_bytes: int = Field(
-        65536, ge=1024, description="Largest request body the HTTP API reads."
-    )
-    cors_origins: list[str] = Field(
-        default_factory=list, description="Other sites allowed to call the API; empty: none."
-    )
-    api_token: str | None = Field(
-        None, repr=False, description="Bearer token required on /api and /v1."
-    )
-    ui_auth: str | None = Field(
-        None, repr=False, description="'user:password' login for the web UI."
     )
 
     @field_validator("collection")
@@ -100,7 +73,7 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
         return (init_settings, env_settings, toml)
 
-    def with_changes(self, **changes: Any) -> Settings:
+    def with_changes(self, **changes: Any) -> Self:
         """A copy with some fields changed (settings are frozen)."""
         return self.model_copy(update=changes)
 
@@ -113,16 +86,20 @@ class Settings(BaseSettings):
         return self.storage_dir / "keyword"
 
 
+# Keep libraries from reaching model hubs or analytics hosts (the product is offline) and quiet.
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
+
+
 def quiet_offline_environment() -> None:
-    """Keep libraries from reaching model hubs or analytics hosts; the product is offline."""
-    for name, value in {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-    }.items():
+    """Set `OFFLINE_ENVIRONMENT` where the user has not; called by the entry points only."""
+    for name, value in OFFLINE_ENVIRONMENT.items():
         os.environ.setdefault(name, value)

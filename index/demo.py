@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from index.config import Settings
+from news_assistant_data import DEMO_DIR
+
+from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
 from index.pipeline import IngestReport, ingest
 from index.store import ChunkStore
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-DEMO_DIR = DATA_DIR / "demo"
 DEMO_FILES = (
     DEMO_DIR / "whitehouse-2022.jsonl",
     DEMO_DIR / "tass-2022-01-28-lavrov-security-guarantees.txt",
@@ -22,7 +22,7 @@ def demo_vectors_path(embedder: Embedder) -> Path:
 
 
 def ensure_demo_index(
-    *, settings: Settings, store: ChunkStore, embedder: Embedder, progress: bool = True
+    *, settings: IndexSettings, store: ChunkStore, embedder: Embedder, progress: bool = True
 ) -> IngestReport | None:
     """Ingest the demo corpus if the store is empty; vectors come from the shipped cache."""
     if store.count() > 0:
@@ -40,7 +40,7 @@ def ensure_demo_index(
 
 
 def build_vector_cache(
-    paths: list[Path], *, settings: Settings, embedder: Embedder, progress: bool = True
+    paths: list[Path], *, settings: IndexSettings, embedder: Embedder, progress: bool = True
 ) -> VectorCache:
     """Embed every chunk of the articles under `paths`, as ingest would, into a cache."""
     from index.embedding import text_key

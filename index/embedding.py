@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.config import Settings
+from index.config import IndexSettings
 from index.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def bundled_model_path() -> str:
 class Embedder:
     """Loads the model once, lazily; thread-safe encode of normalised float32 vectors."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.model_path = settings.model_path or bundled_model_path()
         if not Path(self.model_path).is_dir():

@@ -18,10 +18,6 @@ class StoreUnavailableError(NewsAssistantError):
     """The Chroma store cannot be reached (a server that is down, a locked folder)."""
 
 
-class LLMError(NewsAssistantError):
-    """The configured LLM server failed or answered nonsense."""
-
-
 @dataclass(frozen=True, slots=True)
 class LoadIssue:
     """One bad input record: where it is and what is wrong with it."""

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from index.articles import Article
 from index.chunking import Chunk, chunk_text
-from index.config import Settings
+from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
 from index.errors import LoadIssue
 from index.loaders import load_paths
@@ -64,7 +64,7 @@ class IngestReport:
         }
 
 
-def chunk_article(article: Article, *, embedder: Embedder, settings: Settings) -> list[Chunk]:
+def chunk_article(article: Article, *, embedder: Embedder, settings: IndexSettings) -> list[Chunk]:
     limit = min(settings.chunk_tokens, embedder.max_tokens)
     return chunk_text(
         article.body,
@@ -142,7 +142,7 @@ def dedupe(records: Iterable[Article | LoadIssue], report: IngestReport) -> list
 def ingest(
     paths: Iterable[Path],
     *,
-    settings: Settings,
+    settings: IndexSettings,
     store: ChunkStore,
     embedder: Embedder,
     fmt: str | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from index.config import Settings
+from index.config import IndexSettings
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
@@ -127,7 +127,7 @@ _FOLDER_LOCKS: dict[Path, _FolderLock] = {}
 _FOLDER_LOCKS_GUARD = threading.Lock()
 
 
-def _client(settings: Settings) -> Any:
+def _client(settings: IndexSettings) -> Any:
     import chromadb
     import httpx
     from chromadb.config import Settings as ChromaSettings
@@ -152,7 +152,7 @@ def _client(settings: Settings) -> Any:
         raise StoreUnavailableError(f"cannot open Chroma ({_where(settings)}): {error}") from error
 
 
-def _where(settings: Settings) -> str:
+def _where(settings: IndexSettings) -> str:
     if settings.chroma_host:
         return f"server at {settings.chroma_host}:{settings.chroma_port}"
     return f"folder {settings.chroma_dir}"
@@ -161,7 +161,7 @@ def _where(settings: Settings) -> str:
 class ChunkStore:
     """Chunks of articles in one Chroma collection, and a BM25 index kept in step with them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self._folder_lock: _FolderLock | None = None
         if not settings.chroma_host:

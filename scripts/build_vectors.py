@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import sys
 
-from index.config import Settings
-from index.demo import DATA_DIR, DEMO_FILES, build_vector_cache
+from news_assistant_data import DEMO_DIR, MULTIHOP_DIR
+
+from index.config import IndexSettings, quiet_offline_environment
+from index.demo import DEMO_FILES, build_vector_cache
 from index.embedding import Embedder
 
 CORPORA = {
-    "demo": (list(DEMO_FILES), DATA_DIR / "demo"),
-    "multihop": ([DATA_DIR / "multihop-rag" / "corpus.json"], DATA_DIR / "multihop-rag"),
+    "demo": (list(DEMO_FILES), DEMO_DIR),
+    "multihop": ([MULTIHOP_DIR / "corpus.json"], MULTIHOP_DIR),
 }
 
 if __name__ == "__main__":
+    quiet_offline_environment()
     paths, folder = CORPORA[sys.argv[1]]
-    settings = Settings()
+    settings = IndexSettings()
     embedder = Embedder(settings)
     cache = build_vector_cache(paths, settings=settings, embedder=embedder)
     out = folder / f"vectors-{embedder.model_id}.npz"

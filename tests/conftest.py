@@ -7,11 +7,16 @@ import json
 import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from index.config import Settings, quiet_offline_environment
+from index.config import quiet_offline_environment
+from serving.config import AppSettings, app_settings
+
+if TYPE_CHECKING:  # the engine and the model load lazily, when a test first needs them
+    from assistant.engine import Engine
+    from index.embedding import Embedder
 
 quiet_offline_environment()
 
@@ -40,13 +45,13 @@ _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
 
-def _guarded_connect(self: socket.socket, address: Any) -> Any:
+def _guarded_connect(self: socket.socket, address: Any) -> None:
     if not _is_local(address):
         raise NetworkAccessError(f"blocked outbound connection to {address!r}")
-    return _real_connect(self, address)
+    _real_connect(self, address)
 
 
-def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     if not _is_local(address):
         raise NetworkAccessError(f"blocked outbound connection to {address!r}")
     return _real_connect_ex(self, address)
@@ -63,36 +68,55 @@ def no_network() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Any:
+def embedder() -> Embedder:
     from index.embedding import Embedder
 
-    model = Embedder(Settings())
+    model = Embedder(AppSettings())
     assert model.dimensions == 384  # loads the model once for the whole session
     return model
 
 
-def make_settings(storage: Path, **changes: Any) -> Settings:
-    return Settings(storage_dir=storage, keyword_sync_seconds=0, **changes)
+def make_settings(storage: Path, **changes: Any) -> AppSettings:
+    return AppSettings(storage_dir=storage, keyword_sync_seconds=0, **changes)
 
 
-def engine_over(folder: Path, articles: list[dict[str, Any]], embedder: Any, **changes: Any) -> Any:
-    """An engine over `articles`, written to `folder`/corpus.json and indexed in `folder`."""
-    (folder / "corpus.json").write_text(json.dumps(articles))
-    return indexed_engine(folder / "corpus.json", folder / "store", embedder, **changes)
-
-
-def indexed_engine(corpus: Path, storage: Path, embedder: Any, **changes: Any) -> Any:
-    """An engine whose store in `storage` holds the articles of `corpus`."""
+def indexed_engine(
+    paths: Sequence[Path],
+    storage: Path,
+    embedder: Embedder,
+    *,
+    demo_vectors: bool = False,
+    **changes: Any,
+) -> Engine:
+    """An engine whose store in `storage` holds the articles under `paths`, with `changes` to the
+    test settings. `demo_vectors`: take the demo articles' vectors from the file shipped with the
+    repo instead of embedding them."""
     from assistant.engine import Engine
-    from index.pipeline import ingest
 
-    settings = make_settings(storage, **changes)
-    engine = Engine(settings, embedder=embedder)
-    ingest([corpus], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine = Engine(make_settings(storage, **changes), embedder=embedder)
+    cache = None
+    if demo_vectors:
+        from index.demo import demo_vectors_path
+        from index.embedding import VectorCache
+
+        shipped = demo_vectors_path(embedder)
+        cache = VectorCache.load(shipped) if shipped.exists() else None
+    engine.index.ingest(paths, vector_cache=cache, progress=False)
     return engine
 
 
-def engine_with_scripted_llm(small_engine: Any, monkeypatch: pytest.MonkeyPatch, reply: str) -> Any:
+def engine_over(
+    folder: Path, articles: list[dict[str, Any]], embedder: Embedder, **changes: Any
+) -> Engine:
+    """An engine over `articles`, written to `folder`/corpus.json and indexed in `folder`/store."""
+    corpus = folder / "corpus.json"
+    corpus.write_text(json.dumps(articles))
+    return indexed_engine([corpus], folder / "store", embedder, **changes)
+
+
+def engine_with_scripted_llm(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> Engine:
     """Plumbing around the LLM: the engine as configured for one, the reply written here (sent
     five characters at a time, as a stream)."""
     from assistant.engine import Engine
@@ -109,7 +133,7 @@ def engine_with_scripted_llm(small_engine: Any, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> AppSettings:
     return make_settings(tmp_path / "storage")
 
 
@@ -134,27 +158,12 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_engine(
-    tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Any
-) -> Any:
+    tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Embedder
+) -> Engine:
     """An engine over the small corpus, indexed once per session (read-only for tests)."""
-    from assistant.engine import Engine
-    from index.demo import demo_vectors_path
-    from index.embedding import VectorCache
-    from index.pipeline import ingest
-
-    settings = make_settings(tmp_path_factory.mktemp("small-store"))
-    engine = Engine(settings, embedder=embedder)
-    shipped = demo_vectors_path(embedder)  # the same chunks as the demo's: no embedding needed
-    cache = VectorCache.load(shipped) if shipped.exists() else None
-    ingest(
-        [small_corpus],
-        settings=settings,
-        store=engine.store,
-        embedder=embedder,
-        vector_cache=cache,
-        progress=False,
-    )
-    return engine
+    storage = tmp_path_factory.mktemp("small-store")
+    # the same chunks as the demo's: no embedding needed
+    return indexed_engine([small_corpus], storage, embedder, demo_vectors=True)
 
 
 # The web app: an index with the TASS article and a hostile one, and live servers over it.
@@ -177,27 +186,14 @@ XSS_ARTICLE = {
 
 
 @pytest.fixture(scope="session")
-def web_engine(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Any) -> Any:
+def web_engine(
+    tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Embedder
+) -> Engine:
     """An engine over the small corpus plus an article full of HTML/JS payloads."""
-    from assistant.engine import Engine
-    from index.demo import demo_vectors_path
-    from index.embedding import VectorCache
-    from index.pipeline import ingest
-
     extra = tmp_path_factory.mktemp("web-corpus") / "hostile.jsonl"
     extra.write_text(json.dumps(XSS_ARTICLE) + "\n")
-    settings = make_settings(tmp_path_factory.mktemp("web-store"))
-    engine = Engine(settings, embedder=embedder)
-    cache = demo_vectors_path(embedder)  # the demo articles' vectors ship with the repo
-    ingest(
-        [small_corpus, extra],
-        settings=settings,
-        store=engine.store,
-        embedder=embedder,
-        vector_cache=VectorCache.load(cache) if cache.exists() else None,
-        progress=False,
-    )
-    return engine
+    storage = tmp_path_factory.mktemp("web-store")
+    return indexed_engine([small_corpus, extra], storage, embedder, demo_vectors=True)
 
 
 def free_port() -> int:
@@ -245,10 +241,10 @@ def embed_origin() -> str:
 
 
 @pytest.fixture(scope="session")
-def web_server(web_engine: Any, embed_origin: str) -> Iterator[LiveServer]:
+def web_server(web_engine: Engine, embed_origin: str) -> Iterator[LiveServer]:
     """The real app (UI + API) over `web_engine`, allowing `embed_origin`."""
-    from assistant.web import create_app
+    from serving.web import create_app
 
-    settings = web_engine.settings.with_changes(cors_origins=[embed_origin])
+    settings = app_settings(web_engine.settings).with_changes(cors_origins=[embed_origin])
     with LiveServer(create_app(web_engine, settings)) as server:
         yield server

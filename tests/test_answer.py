@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from assistant.answer import REFUSAL, Answer, format_date
 from assistant.citations import MARKER, Unit, marker_numbers, passage_units
-from assistant.extractive import Candidate, _repeats, asked_speaker, attribute, question_topic
+from assistant.extractive import Candidate, _repeats, attribute, question_topic
+from assistant.query import asked_speaker
 from assistant.retrieve import Filters, Passage
 from index.articles import Article
 from index.errors import ConfigError
@@ -19,6 +20,10 @@ from index.keyword import keyword_tokens
 from index.loaders import load_paths
 
 from .conftest import TASS
+from .factories import make_passage
+
+if TYPE_CHECKING:
+    from assistant.engine import Engine
 
 LAVROV_QUESTION = "What did Lavrov say about NATO expansion?"
 
@@ -30,25 +35,8 @@ def tass_body() -> str:
 
 
 @pytest.fixture(scope="module")
-def lavrov(small_engine: Any) -> Answer:
-    answer: Answer = small_engine.ask(LAVROV_QUESTION)
-    return answer
-
-
-def _passage(text: str, **meta: Any) -> Passage:
-    return Passage(
-        chunk_id="a-0000",
-        article_id="a",
-        text=text,
-        title=meta.get("title", "A title"),
-        source=meta.get("source", "Wire"),
-        published="2022-01-28",
-        url="",
-        author="",
-        start=0,
-        end=len(text),
-        score=1.0,
-    )
+def lavrov(small_engine: Engine) -> Answer:
+    return small_engine.ask(LAVROV_QUESTION)
 
 
 def _unit(passage: Passage, containing: str) -> Unit:
@@ -93,7 +81,7 @@ def test_every_marker_maps_to_a_citation_numbered_densely(lavrov: Answer) -> Non
         assert passage.text[offset : offset + len(citation.quote)] == citation.quote
 
 
-def test_answer_sentences_do_not_repeat(small_engine: Any) -> None:
+def test_answer_sentences_do_not_repeat(small_engine: Engine) -> None:
     answer = small_engine.ask("What did the United States reply to Russia's security proposals?")
     sentences = [s.strip() for s in MARKER.split(answer.text) if len(s.strip()) > 20]
     assert len(sentences) == len(set(sentences))
@@ -105,7 +93,7 @@ def test_answer_sentences_do_not_repeat(small_engine: Any) -> None:
 
 def test_a_sentence_that_another_chosen_one_says_in_full_is_a_repeat() -> None:
     def candidate(text: str, article: str) -> Candidate:
-        passage = replace(_passage(text), article_id=article, chunk_id=f"{article}-0000")
+        passage = make_passage(text, article_id=article)
         unit = passage_units(passage, 0)[0]
         return Candidate(0, unit, passage, 0.5, 0.5, None, False, set(keyword_tokens(unit.text)))
 
@@ -121,7 +109,7 @@ def test_a_sentence_that_another_chosen_one_says_in_full_is_a_repeat() -> None:
 
 
 def test_question_the_corpus_cannot_answer_is_refused_with_closest_articles(
-    small_engine: Any,
+    small_engine: Engine,
 ) -> None:
     answer = small_engine.ask("Who won the 2018 World Cup?")
     assert answer.refused
@@ -132,7 +120,7 @@ def test_question_the_corpus_cannot_answer_is_refused_with_closest_articles(
     assert closest and len({p.article_id for p in closest}) == len(closest)
 
 
-def test_stream_gives_whole_sentences_then_one_final_answer(small_engine: Any) -> None:
+def test_stream_gives_whole_sentences_then_one_final_answer(small_engine: Engine) -> None:
     events = list(small_engine.ask_stream(LAVROV_QUESTION))
     assert [e.kind for e in events[:-1]] == ["delta"] * (len(events) - 1)
     assert events[-1].kind == "answer" and events[-1].answer is not None
@@ -143,20 +131,20 @@ def test_stream_gives_whole_sentences_then_one_final_answer(small_engine: Any) -
     assert set(final.timings) >= {"retrieve", "compose", "total"}
 
 
-def test_refusal_streams_the_refusal_sentence(small_engine: Any) -> None:
+def test_refusal_streams_the_refusal_sentence(small_engine: Engine) -> None:
     events = list(small_engine.ask_stream("Who won the 2018 World Cup?"))
     assert [e.text for e in events if e.kind == "delta"] == [REFUSAL]
     assert events[-1].answer is not None and events[-1].answer.refused
 
 
-def test_filters_reach_retrieval(small_engine: Any) -> None:
+def test_filters_reach_retrieval(small_engine: Engine) -> None:
     answer = small_engine.ask("What did Lavrov say?", filters=Filters(outlets=("TASS",)))
     assert answer.citations
     assert {c.passage.source for c in answer.citations} == {"TASS"}
     assert {p.source for p in answer.passages} == {"TASS"}
 
 
-def test_asking_for_the_llm_without_one_configured_is_an_error(small_engine: Any) -> None:
+def test_asking_for_the_llm_without_one_configured_is_an_error(small_engine: Engine) -> None:
     with pytest.raises(ConfigError, match="llm_url"):
         small_engine.ask(LAVROV_QUESTION, use_llm=True)
 
@@ -176,7 +164,7 @@ def test_speaker_and_topic_of_a_question(question: str, speaker: str, topic: str
 
 
 def test_quote_with_attribution_after_it() -> None:
-    p = _passage('"We chose the path of diplomacy for decades," Lavrov pointed out on Friday.')
+    p = make_passage('"We chose the path of diplomacy for decades," Lavrov pointed out on Friday.')
     found = attribute(_unit(p, "diplomacy"), p)
     assert found is not None
     assert found.speaker == "Lavrov"
@@ -186,7 +174,7 @@ def test_quote_with_attribution_after_it() -> None:
 
 
 def test_quote_with_attribution_before_it_and_full_names_lose_titles() -> None:
-    p = _passage(
+    p = make_passage(
         'Russian Foreign Minister Sergey Lavrov said: "No one will strengthen its security."'
     )
     found = attribute(_unit(p, "No one"), p)
@@ -194,7 +182,7 @@ def test_quote_with_attribution_before_it_and_full_names_lose_titles() -> None:
 
 
 def test_a_description_of_the_speaker_resolves_to_the_person_asked_about() -> None:
-    p = _passage(
+    p = make_passage(
         'Moscow replied on Friday. "We honor all those agreements," the Russian foreign minister '
         "highlighted.",
         title="Lavrov on security guarantees",
@@ -206,7 +194,7 @@ def test_a_description_of_the_speaker_resolves_to_the_person_asked_about() -> No
 
 
 def test_a_description_resolves_through_another_excerpt_of_the_article_that_names_them() -> None:
-    p = _passage('"We honor all those agreements," the Russian foreign minister highlighted.')
+    p = make_passage('"We honor all those agreements," the Russian foreign minister highlighted.')
     alone = attribute(_unit(p, "honor"), p, asked="Lavrov")  # the passage never names him
     assert alone is not None and alone.speaker == "The Russian foreign minister"
     found = attribute(_unit(p, "honor"), p, asked="Lavrov", named=True)
@@ -214,7 +202,7 @@ def test_a_description_resolves_through_another_excerpt_of_the_article_that_name
 
 
 def test_transcript_lines_are_attributed_to_their_speaker_and_reporters_are_not() -> None:
-    p = _passage(
+    p = make_passage(
         "Q Is the President worried about inflation?\n\nMS. PSAKI: He is. Prices rose 7 "
         "percent last year, and the President has a plan to lower costs."
     )
@@ -228,7 +216,7 @@ def test_transcript_lines_are_attributed_to_their_speaker_and_reporters_are_not(
 
 
 def test_a_few_quoted_words_in_reported_speech_are_not_a_quotation() -> None:
-    p = _passage(
+    p = make_passage(
         "The top diplomat said that Moscow's proposals, handed over on December 15, "
         '"may turn out to be excessive" only if an expert starts from the wrong position, and '
         "that the talks would go on through the winter in Geneva and in Brussels."
@@ -242,10 +230,10 @@ def test_dates_print_short_and_unknown_ones_as_they_are() -> None:
     assert re.fullmatch(r"\d{1,2} \w{3} \d{4}", format_date("2023-12-05"))
 
 
-def test_cli_ask_prints_the_answer_and_numbered_sources(small_engine: Any) -> None:
+def test_cli_ask_prints_the_answer_and_numbered_sources(small_engine: Engine) -> None:
     from click.testing import CliRunner
 
-    from assistant.cli import cli
+    from serving.cli import cli
 
     storage = str(small_engine.settings.storage_dir)
     result = CliRunner().invoke(cli, ["--storage", storage, "ask", LAVROV_QUESTION])
@@ -266,10 +254,10 @@ def test_cli_ask_prints_the_answer_and_numbered_sources(small_engine: Any) -> No
 
 
 @pytest.mark.parametrize("command", [["ask", "Who is Lavrov?"], ["search", "Lavrov"], ["chat"]])
-def test_questions_to_an_empty_index_say_how_to_fill_it(tmp_path: Any, command: list[str]) -> None:
+def test_questions_to_an_empty_index_say_how_to_fill_it(tmp_path: Path, command: list[str]) -> None:
     from click.testing import CliRunner
 
-    from assistant.cli import cli
+    from serving.cli import cli
 
     result = CliRunner().invoke(cli, ["--storage", str(tmp_path), *command], input="Who?\n")
     assert result.exit_code == 1

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import metrics
-from assistant.benchmark import (
-    GoldEvidence,
-    Prediction,
-    Question,
-    score_answer,
-    summarise,
-    without_timings,
-)
+from evaluation import metrics
+from evaluation.questions import GoldEvidence, Question
+from evaluation.scoring import score_answer, summarise_answers, without_timings
+from evaluation.targets import Prediction
 
 FACT_A = "The central bank raised rates by half a point."
 FACT_B = "Shares fell 3% in early trading."
@@ -221,7 +216,7 @@ def test_a_refusal_answers_insufficient_information() -> None:
 
 
 def record(question: Question, pred: Prediction) -> dict[str, object]:
-    from assistant.benchmark import question_record
+    from evaluation.scoring import question_record
 
     return question_record(question, pred)
 
@@ -236,7 +231,7 @@ def test_refusal_precision_and_recall() -> None:
         record(TWO_ARTICLES, prediction("", refused=True)),
         record(Question("q9", "?", ("Yes",), "comparison_query"), prediction("Yes")),
     ]
-    summary = summarise(rows)
+    summary = summarise_answers(rows)
     refusals = summary["overall"]["refusals"]
     assert refusals["unanswerable"] == 4 and refusals["refused"] == 4
     assert refusals["refused_unanswerable"] == 3

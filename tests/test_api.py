@@ -46,7 +46,7 @@ def api(web_server: LiveServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def guarded_server(web_engine: Any) -> Iterator[LiveServer]:
     """The same engine served with an API token and a UI login."""
-    from assistant.web import create_app
+    from serving.web import create_app
 
     settings = web_engine.settings.with_changes(api_token=TOKEN, ui_auth="reader:pass word")
     with LiveServer(create_app(web_engine, settings)) as server:
@@ -282,7 +282,7 @@ def test_unreachable_store_is_503_with_a_message(tmp_path: Any) -> None:
     from fastapi.testclient import TestClient
 
     from assistant.engine import Engine
-    from assistant.web import create_app
+    from serving.web import create_app
     from tests.conftest import make_settings
 
     down = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
@@ -293,8 +293,17 @@ def test_unreachable_store_is_503_with_a_message(tmp_path: Any) -> None:
         assert "Chroma" in search.json()["error"]["message"]
         health = client.get("/api/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        chat = {"messages": [{"role": "user", "content": "NATO?"}]}
+        assert client.post("/v1/chat/completions", json=chat).status_code == 503
+        # Streamed, the headers are gone before the store is asked: the error comes in the stream.
+        streamed = client.post("/v1/chat/completions", json={**chat, "stream": True})
+        assert streamed.status_code == 200
+        events = [line for line in streamed.text.splitlines() if line.startswith("data: ")]
+        assert '"role": "assistant"' in events[0] and events[-1] == "data: [DONE]"
+        assert "Chroma" in events[-2] and '"error"' in events[-2]
 
 
+@pytest.mark.slow
 def test_app_py_starts_and_serves(tmp_path: Any) -> None:
     """`python app.py` in a fresh process over an empty store (demo build off): /api/health."""
     port = free_port()

@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from assistant.benchmark import (
-    ANSWERS_FILE,
-    EvaluationError,
-    GoldEvidence,
-    HttpTarget,
-    InProcessTarget,
-    Prediction,
-    QuestionFailed,
-    load_questions,
-    run_benchmark,
-    select_questions,
-    without_timings,
-)
-from assistant.evaluate import DEFAULT_QUERIES
+from evaluation.errors import EvaluationError, QuestionFailed
+from evaluation.questions import DEFAULT_QUERIES, GoldEvidence, load_questions, select_questions
+from evaluation.runs import ANSWERS_FILE, run_benchmark
+from evaluation.scoring import without_timings
+from evaluation.targets import HttpTarget, InProcessTarget, Prediction
 from tests.conftest import LiveServer, engine_with_scripted_llm
 
 TOKEN = "bench-token-123"
@@ -94,6 +85,20 @@ def test_bundled_multihop_rag_file() -> None:
     first = source.questions[0]
     assert first.id == "mhr-0000" and first.answers == ("Sam Bankman-Fried",)
     assert first.evidence[0].url.startswith("https://www.theverge.com/")
+
+
+def test_retrieval_reads_the_same_files_without_gold_answers(tmp_path: Path) -> None:
+    path = tmp_path / "queries.json"
+    record = {"query": "Who sold out?", "question_type": "comparison_query"}
+    evidence = {"fact": "The console sold out", "source": "Polygon", "published_at": "2023-10-11"}
+    path.write_text(json.dumps([{**record, "evidence_list": [evidence]}]))
+    with pytest.raises(EvaluationError, match="field 'answer'"):
+        load_questions(path)
+    (question,) = load_questions(path, require_answers=False).questions
+    assert question.id == "q0" and question.answers == () and not question.unanswerable
+    assert question.evidence == (
+        GoldEvidence(fact="The console sold out", source="Polygon", published="2023-10-11"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +190,7 @@ def test_a_run_folder_is_not_mixed_with_another_target(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def api_server(small_engine: Any) -> Iterator[LiveServer]:
     """The HTTP API over the small index, behind a token."""
-    from assistant.api import create_api
+    from serving.api import create_api
 
     settings = small_engine.settings.with_changes(api_token=TOKEN)
     with LiveServer(create_api(small_engine, settings)) as server:
@@ -235,7 +240,7 @@ def test_http_needs_the_token(api_server: LiveServer) -> None:
 def test_eval_answers_command_against_a_server(
     api_server: LiveServer, question_file: Path, tmp_path: Path
 ) -> None:
-    from assistant.cli import cli
+    from serving.cli import cli
 
     out = tmp_path / "run"
     args = [
@@ -282,19 +287,19 @@ def test_eval_answers_command_against_a_server(
 
 
 def test_a_folder_corpus_gets_an_index_named_by_its_contents(tmp_path: Path) -> None:
-    from assistant.benchmark import index_settings
-    from index.config import Settings
+    from evaluation.corpus import eval_index_settings
+    from serving.config import AppSettings
 
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "a.jsonl").write_text('{"title": "A", "body": "One."}\n')
-    settings = Settings(storage_dir=tmp_path / "storage")
-    first = index_settings(settings, folder, model_id="m")
+    settings = AppSettings(storage_dir=tmp_path / "storage")
+    first = eval_index_settings(settings, folder, model_id="m")
     assert first.storage_dir.parent == tmp_path / "storage" and first.collection == "eval"
-    assert index_settings(settings, folder, model_id="m") == first
-    assert index_settings(settings, folder, model_id="other").storage_dir != first.storage_dir
+    assert eval_index_settings(settings, folder, model_id="m") == first
+    assert eval_index_settings(settings, folder, model_id="other").storage_dir != first.storage_dir
     (folder / "a.jsonl").write_text('{"title": "A", "body": "Two."}\n')
-    assert index_settings(settings, folder, model_id="m").storage_dir != first.storage_dir
+    assert eval_index_settings(settings, folder, model_id="m").storage_dir != first.storage_dir
 
 
 def test_llm_mode_is_recorded_with_each_answer(

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import XSS_QUESTION, LiveServer, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_QUESTION = "What did Lavrov say about NATO expansion?"
-EMBED_PAGE = Path(__file__).resolve().parent.parent / "assistant" / "static" / "embed-example.html"
+EMBED_PAGE = Path(__file__).resolve().parent.parent / "serving" / "static" / "embed-example.html"
 ANSWER_TIMEOUT = 90_000  # ms; the first answer of a session loads the sentence vectors
 
 

@@ -62,7 +62,7 @@ def test_engine_answers_the_standalone_question_and_records_it(small_engine: Any
 def test_cli_chat_keeps_history_until_cleared(small_engine: Any) -> None:
     from click.testing import CliRunner
 
-    from assistant.cli import cli
+    from serving.cli import cli
 
     lines = [
         "What did Lavrov say about NATO expansion?",

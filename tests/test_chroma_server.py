@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -20,13 +20,15 @@ import pytest
 from assistant.engine import Engine
 from index import store as store_module
 from index.check import check_store, repair_store
-from index.config import Settings
 from index.errors import StoreUnavailableError
 from index.keyword import fingerprint
-from index.pipeline import delete_articles, ingest
 from index.store import ChunkStore
+from serving.config import AppSettings
 
 from .conftest import TASS, free_port, make_settings
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 CHROMA = Path(sys.executable).parent / "chroma"
 
@@ -82,7 +84,7 @@ class ChromaServer:
                 self.process.wait()
         self.process = None
 
-    def settings(self, storage: Path, **changes: Any) -> Settings:
+    def settings(self, storage: Path, **changes: Any) -> AppSettings:
         """Settings for a store on this server, with its own collection and keyword folder."""
         return make_settings(
             storage,
@@ -100,8 +102,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
     server.stop()
 
 
-@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
-def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+@pytest.fixture(
+    params=["embedded", pytest.param("server", marks=[pytest.mark.chroma_server, pytest.mark.slow])]
+)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AppSettings:
     """Settings for a fresh store: an embedded Chroma folder, or a collection on the server."""
     if request.param == "embedded":
         return make_settings(tmp_path / "storage")
@@ -124,16 +128,6 @@ ROWS = [
 ]
 
 
-def _ingest(paths: list[Path], engine: Engine) -> Any:
-    return ingest(
-        paths,
-        settings=engine.settings,
-        store=engine.store,
-        embedder=engine.embedder,
-        progress=False,
-    )
-
-
 def _in_step(store: ChunkStore) -> None:
     store.sync_keyword_index(force=True)
     ids, metas = store.iter_metadata()
@@ -142,25 +136,25 @@ def _in_step(store: ChunkStore) -> None:
 
 
 def test_ingest_update_delete_and_search(
-    store_settings: Settings, embedder: Any, tmp_path: Path
+    store_settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     engine = Engine(store_settings, embedder=embedder)
     feed = _feed(tmp_path / "feed.jsonl", ROWS)
-    first = _ingest([feed, TASS], engine)
+    first = engine.index.ingest([feed, TASS], progress=False)
     assert (first.added, first.updated) == (3, 0)
     assert engine.store.count() == first.chunks_written
-    again = _ingest([feed, TASS], engine)
+    again = engine.index.ingest([feed, TASS], progress=False)
     assert (again.added, again.unchanged, again.chunks_written) == (0, 3, 0)
 
     top = engine.search("What did Lavrov say about NATO expansion?", k=3)
     assert any("verbal pledges in the 1990s not to expand NATO" in p.text for p in top)
 
     _feed(feed, [ROWS[0], {**ROWS[1], "body": "Barley prices in Kansas rose sharply on Monday."}])
-    changed = _ingest([feed], engine)
+    changed = engine.index.ingest([feed], progress=False)
     assert (changed.updated, changed.unchanged) == (1, 1)
     assert engine.search("barley prices Kansas", k=1)[0].text.startswith("Barley prices")
 
-    removed = delete_articles([top[0].article_id], store=engine.store)
+    removed = engine.index.delete([top[0].article_id])
     assert removed >= 3
     assert all(p.source != "TASS" for p in engine.search("Lavrov NATO pledges", k=5))
     _in_step(engine.store)
@@ -168,10 +162,10 @@ def test_ingest_update_delete_and_search(
 
 
 def test_check_and_repair_of_an_incomplete_article(
-    store_settings: Settings, embedder: Any, tmp_path: Path
+    store_settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     engine = Engine(store_settings, embedder=embedder)
-    _ingest([TASS], engine)
+    engine.index.ingest([TASS], progress=False)
     store = engine.store
     ids = sorted(store.chunk_ids_where({"source": "TASS"}))
     store.delete_chunks(ids[:1])
@@ -179,29 +173,29 @@ def test_check_and_repair_of_an_incomplete_article(
     assert sorted(p.kind for p in report.errors) == ["incomplete article", "keyword index"]
     assert repair_store(store, report).after.ok
     assert store.count() == 0
-    assert _ingest([TASS], engine).added == 1
+    assert engine.index.ingest([TASS], progress=False).added == 1
     assert check_store(store).ok
 
 
 def test_a_second_process_follows_writes_through_the_keyword_sync(
-    store_settings: Settings, embedder: Any, tmp_path: Path
+    store_settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     writer = Engine(store_settings, embedder=embedder)
-    _ingest([_feed(tmp_path / "a.jsonl", ROWS[:1])], writer)
+    writer.index.ingest([_feed(tmp_path / "a.jsonl", ROWS[:1])], progress=False)
     # On a server, another app process has its own keyword folder; embedded, it shares one.
     other = store_settings.with_changes(storage_dir=tmp_path / "reader")
     reader = Engine(other if store_settings.chroma_host else store_settings, embedder=embedder)
     assert reader.search("Tallinn tram", k=1)[0].title == "Short report 1"
-    _ingest([_feed(tmp_path / "b.jsonl", ROWS[1:])], writer)
+    writer.index.ingest([_feed(tmp_path / "b.jsonl", ROWS[1:])], progress=False)
     assert reader.search("wheat prices Kansas", k=1)[0].title == "Short report 2"
     _in_step(reader.store)
 
 
 def test_searches_in_flight_survive_an_ingest(
-    store_settings: Settings, embedder: Any, tmp_path: Path
+    store_settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     engine = Engine(store_settings, embedder=embedder)
-    _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
+    engine.index.ingest([_feed(tmp_path / "a.jsonl", ROWS)], progress=False)
     batch = [
         _short(10 + n, f"Report {n}: the harbour in Quito moved {n + 3} thousand crates this week.")
         for n in range(40)
@@ -223,7 +217,7 @@ def test_searches_in_flight_survive_an_ingest(
     for thread in clients:
         thread.start()
     try:
-        report = _ingest([feed], engine)
+        report = engine.index.ingest([feed], progress=False)
     finally:
         done.set()
         for thread in clients:
@@ -244,15 +238,16 @@ def own_server(tmp_path: Path) -> Iterator[ChromaServer]:
 
 
 @pytest.mark.chroma_server
+@pytest.mark.slow
 def test_search_fails_clearly_while_the_server_is_down_and_recovers(
-    own_server: ChromaServer, embedder: Any, tmp_path: Path
+    own_server: ChromaServer, embedder: Embedder, tmp_path: Path
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from assistant.api import create_api
+    from serving.api import create_api
 
     engine = Engine(own_server.settings(tmp_path / "storage"), embedder=embedder)
-    _ingest([TASS], engine)
+    engine.index.ingest([TASS], progress=False)
     question = "What did Lavrov say about NATO expansion?"
     assert engine.search(question, k=1)[0].source == "TASS"
     http = TestClient(create_api(engine))
@@ -280,12 +275,13 @@ def test_search_fails_clearly_while_the_server_is_down_and_recovers(
 
 
 @pytest.mark.chroma_server
+@pytest.mark.slow
 def test_a_hung_server_times_out_instead_of_hanging_the_app(
-    own_server: ChromaServer, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_server: ChromaServer, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "_SERVER_READ_SECONDS", 1.0)
     engine = Engine(own_server.settings(tmp_path / "storage"), embedder=embedder)
-    _ingest([_feed(tmp_path / "a.jsonl", ROWS)], engine)
+    engine.index.ingest([_feed(tmp_path / "a.jsonl", ROWS)], progress=False)
     assert own_server.process is not None
     os.kill(own_server.process.pid, signal.SIGSTOP)
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,28 +19,14 @@ from assistant.citations import (
     split_answer_sentences,
     strip_markers,
 )
-from assistant.retrieve import Passage
 
 from .conftest import TASS
+from .factories import make_passage
 
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
-def passage(text: str, *, chunk_id: str, title: str, start: int = 0, **meta: str) -> Passage:
-    return Passage(
-        chunk_id=chunk_id,
-        article_id=chunk_id.split("-")[0],
-        text=text,
-        title=title,
-        source=meta.get("source", "Test Wire"),
-        published=meta.get("published", "2022-01-28"),
-        url=meta.get("url", f"https://example.org/{chunk_id}"),
-        author="",
-        start=start,
-        end=start + len(text),
-        score=1.0,
-    )
-
-
-LAVROV = passage(
+LAVROV = make_passage(
     '"This will be yet another admission after they told us in response to our reminder of '
     "the verbal pledges in the 1990s not to expand NATO: we did not mean that at all and did "
     'not want to mislead you," Lavrov elaborated. Moscow handed its proposals over on '
@@ -50,14 +36,14 @@ LAVROV = passage(
     start=1000,
     source="TASS",
 )
-WHEAT = passage(
+WHEAT = make_passage(
     "Wheat prices in Kansas rose by four percent this week after a dry spring. Farmers expect "
     "a smaller harvest than last year.",
     chunk_id="farm-0000",
     title="Kansas wheat prices rise",
     published="2022-02-02",
 )
-VACCINES = passage(
+VACCINES = make_passage(
     "The administration has shipped 400 million vaccine doses to other countries. Another "
     "shipment of doses leaves for Africa next week.",
     chunk_id="vax-0001",
@@ -68,7 +54,7 @@ VACCINES = passage(
 
 
 @pytest.fixture(scope="module")
-def evidence(embedder: Any) -> Evidence:
+def evidence(embedder: Embedder) -> Evidence:
     return Evidence([LAVROV, WHEAT, VACCINES], SentenceVectors(embedder))
 
 
@@ -122,7 +108,9 @@ def test_a_quotation_over_several_sentences_stays_one_unit() -> None:
     body = TASS.read_text()
     start = body.index('"You know, we want')
     end = body.index("Lavrov specified.") + len("Lavrov specified.")
-    chunk = passage(body[start - 200 : end + 100], chunk_id="t-0001", title="t", start=start - 200)
+    chunk = make_passage(
+        body[start - 200 : end + 100], chunk_id="t-0001", title="t", start=start - 200
+    )
     units = passage_units(chunk, 0)
     quote = [u for u in units if u.text.startswith('"You know')]
     assert len(quote) == 1

@@ -12,18 +12,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from index.articles import Article
 from index.check import check_store, repair_store
-from index.config import Settings
 from index.loaders import load_paths
-from index.pipeline import chunk_article, chunk_id, embedding_text, ingest
+from index.pipeline import IngestReport, chunk_article, chunk_id, embedding_text, ingest
 from index.store import ChunkStore
+from serving.config import AppSettings
 
 from .conftest import REPO, make_settings
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 SEED = 20260407
 CITIES = ("Lisbon", "Tallinn", "Nairobi", "Osaka", "Quito", "Tromso", "Adelaide", "Leipzig")
@@ -55,7 +58,7 @@ def _write_feed(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _settings(storage: Path) -> Settings:
+def _settings(storage: Path) -> AppSettings:
     return make_settings(storage, **SMALL_CHUNKS)
 
 
@@ -79,7 +82,7 @@ def _env(storage: Path) -> dict[str, str]:
 
 def _cli(storage: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
+        [sys.executable, "-m", "serving.cli", *args],
         cwd=REPO,
         env=_env(storage),
         capture_output=True,
@@ -97,7 +100,7 @@ def _ingest_and_kill(
     """Run `ingest FEED`; kill it once its progress bar reaches the fraction `at` (0: while it
     starts up), a random moment later. Returns where it was killed, and its exit code if not."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "ingest", str(feed)],
+        [sys.executable, "-m", "serving.cli", "ingest", str(feed)],
         cwd=REPO,
         env=_env(storage),
         stdout=subprocess.DEVNULL,
@@ -138,9 +141,10 @@ def _ingest_and_kill(
     return f"finished ({where})", code
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_ingest_killed_at_random_points_leaves_no_duplicate_or_orphan_chunks(
-    tmp_path: Path, embedder: Any
+    tmp_path: Path, embedder: Embedder
 ) -> None:
     rng = random.Random(SEED)
     storage = tmp_path / "storage"
@@ -199,7 +203,9 @@ def test_ingest_killed_at_random_points_leaves_no_duplicate_or_orphan_chunks(
 # Half-written states, made on purpose, in process.
 
 
-def _ingest(feed: Path, store: ChunkStore, settings: Settings, embedder: Any) -> Any:
+def _ingest(
+    feed: Path, store: ChunkStore, settings: AppSettings, embedder: Embedder
+) -> IngestReport:
     return ingest([feed], settings=settings, store=store, embedder=embedder, progress=False)
 
 
@@ -208,7 +214,7 @@ class _Crash(Exception):
 
 
 def test_a_crash_between_upsert_and_stale_delete_is_found_and_healed(
-    tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(tmp_path / "storage")
     store = ChunkStore(settings)
@@ -245,7 +251,7 @@ def test_a_crash_between_upsert_and_stale_delete_is_found_and_healed(
 
 
 def test_check_repair_removes_an_incomplete_article_and_ingest_puts_it_back(
-    tmp_path: Path, embedder: Any
+    tmp_path: Path, embedder: Embedder
 ) -> None:
     settings = _settings(tmp_path / "storage")
     store = ChunkStore(settings)
@@ -272,7 +278,7 @@ def test_check_repair_removes_an_incomplete_article_and_ingest_puts_it_back(
     assert check_store(store).ok
 
 
-def test_an_ingest_resumes_an_article_left_incomplete(tmp_path: Path, embedder: Any) -> None:
+def test_an_ingest_resumes_an_article_left_incomplete(tmp_path: Path, embedder: Embedder) -> None:
     settings = _settings(tmp_path / "storage")
     store = ChunkStore(settings)
     feed = _write_feed(tmp_path / "feed.jsonl", [_article(1, 8)])
@@ -289,7 +295,7 @@ def test_an_ingest_resumes_an_article_left_incomplete(tmp_path: Path, embedder: 
 
 
 def test_a_keyword_folder_lost_or_cut_short_is_reported_and_rebuilt(
-    tmp_path: Path, embedder: Any
+    tmp_path: Path, embedder: Embedder
 ) -> None:
     settings = _settings(tmp_path / "storage")
     store = ChunkStore(settings)
@@ -320,7 +326,7 @@ def test_a_keyword_folder_lost_or_cut_short_is_reported_and_rebuilt(
 
 
 def test_a_failed_keyword_save_costs_only_a_rebuild(
-    tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(tmp_path / "storage")
     store = ChunkStore(settings)
@@ -347,9 +353,9 @@ def test_a_failed_keyword_save_costs_only_a_rebuild(
 
 _HOLD = """
 import sys, time
-from index.config import Settings
+from serving.config import AppSettings
 from index.store import ChunkStore
-store = ChunkStore(Settings(storage_dir=sys.argv[1]))
+store = ChunkStore(AppSettings(storage_dir=sys.argv[1]))
 if sys.argv[2] == "write":
     store.begin_writes()
 print("ready", flush=True)
@@ -369,6 +375,7 @@ def _holder(storage: Path, mode: str) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.slow
 def test_an_embedded_folder_is_written_by_one_process_at_a_time(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     settings = make_settings(storage)

@@ -4,17 +4,20 @@ passage budget at a time, with offsets that still point into the article."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from assistant.engine import Engine
 from assistant.excerpts import RUN_SEPARATOR, ArticleText, ExcerptPicker, RecentArticles
-from assistant.retrieve import Passage
 from index.keyword import ChunkRecord, keyword_tokens
 
 from .conftest import engine_over
+from .factories import make_passage
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 SENTENCES = [
     "The harbour authority met on Monday to review the season.",
@@ -134,12 +137,12 @@ def test_rebuilt_articles_are_kept_up_to_a_bound_least_recent_out_first() -> Non
 def test_passage_offsets_map_back_into_the_article() -> None:
     runs = ((11, 20), (40, 45))
     text = ARTICLE[11:20] + RUN_SEPARATOR + ARTICLE[40:45]
-    passage = Passage("c", "a", text, "", "", "", "", "", 11, 45, 1.0, spans=runs)
+    passage = make_passage(text, start=11, end=45, spans=runs)
     for position, char in enumerate(text):
         if char == "\n":
             continue
         assert ARTICLE[passage.article_offset(position)] == char
-    plain = Passage("c", "a", ARTICLE[11:20], "", "", "", "", "", 11, 20, 1.0)
+    plain = make_passage(ARTICLE[11:20], start=11)
     assert plain.article_offset(3) == 14
 
 
@@ -164,7 +167,7 @@ HARBOUR = [
 
 
 @pytest.fixture(scope="module")
-def harbour_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Engine:
+def harbour_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
     folder = tmp_path_factory.mktemp("harbour")
     rows = [
         {
@@ -183,12 +186,11 @@ def harbour_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> E
         },
     ]
     # Small chunks, so the article spans several of them.
-    engine: Engine = engine_over(folder, rows, embedder, chunk_tokens=60, chunk_overlap=15)
-    return engine
+    return engine_over(folder, rows, embedder, chunk_tokens=60, chunk_overlap=15)
 
 
 def test_an_excerpt_gathers_the_answering_sentences_from_across_the_article(
-    harbour_engine: Engine, embedder: Any
+    harbour_engine: Engine, embedder: Embedder
 ) -> None:
     body = " ".join(HARBOUR)
     question = "Did the harbour board pay the ransom after the cyberattack froze its bookings?"
@@ -210,11 +212,11 @@ def test_citations_of_an_excerpt_point_into_the_article(harbour_engine: Engine) 
 
 
 def test_a_source_card_marks_where_the_excerpt_skips_text() -> None:
-    from assistant.web import render_card
+    from serving.web import render_card
 
     runs = ((0, len(SENTENCES[0])), (ARTICLE.index(SENTENCES[2]), len(ARTICLE)))
     text = RUN_SEPARATOR.join(ARTICLE[a:b] for a, b in runs)
-    passage = Passage("c", "a", text, "T", "Gazette", "", "", "", 0, len(ARTICLE), 1.0, spans=runs)
+    passage = make_passage(text, title="T", source="Gazette", end=len(ARTICLE), spans=runs)
     quote = SENTENCES[2]
     html = render_card(
         ident="x", label="[1]", passage=passage, quote=quote, quote_at=text.index(quote), open_=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import metrics
+from evaluation import metrics
 
 FACT_A = "The central bank raised rates by half a point."
 FACT_B = "Shares fell 3% in early trading."

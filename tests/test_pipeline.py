@@ -7,16 +7,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from assistant.engine import Engine
-from index.config import Settings
 from index.keyword import fingerprint
-from index.pipeline import delete_articles, ingest
+from serving.config import AppSettings
 
 from .conftest import REPO, TASS, demo_articles
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -34,26 +36,24 @@ def _assert_in_step(engine: Engine) -> None:
 
 
 def test_reingest_is_idempotent_and_update_replaces_chunks(
-    settings: Settings, embedder: Any, tmp_path: Path
+    settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     rows = demo_articles(3)
     feed = _write_jsonl(tmp_path / "feed.jsonl", rows)
     engine = Engine(settings, embedder=embedder)
 
-    first = ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    first = engine.index.ingest([feed], progress=False)
     assert (first.added, first.updated, first.unchanged) == (3, 0, 0)
     chunks = engine.store.count()
     assert chunks == first.chunks_written > 3
 
-    again = ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    again = engine.index.ingest([feed], progress=False)
     assert (again.added, again.updated, again.unchanged, again.chunks_written) == (0, 0, 3, 0)
     assert engine.store.count() == chunks
 
     rows[1] = {**rows[1], "body": "A much shorter replacement body about wheat prices in Kansas."}
     _write_jsonl(feed, rows)
-    changed = ingest(
-        [feed], settings=settings, store=engine.store, embedder=embedder, progress=False
-    )
+    changed = engine.index.ingest([feed], progress=False)
     assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 2)
     hits = engine.search("wheat prices in Kansas", k=3)
     assert hits[0].text.startswith("A much shorter replacement body")
@@ -65,37 +65,33 @@ def test_reingest_is_idempotent_and_update_replaces_chunks(
 
 
 def test_duplicates_are_skipped_and_counted(
-    settings: Settings, embedder: Any, tmp_path: Path
+    settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     rows = demo_articles(2)
     copy = {**rows[0], "url": "https://mirror.example/copy", "id": "other"}
     feed = _write_jsonl(tmp_path / "feed.jsonl", [rows[0], rows[1], rows[0], copy])
     engine = Engine(settings, embedder=embedder)
-    report = ingest(
-        [feed], settings=settings, store=engine.store, embedder=embedder, progress=False
-    )
+    report = engine.index.ingest([feed], progress=False)
     assert report.added == 2
     assert report.duplicates == 2
 
     # the same body under another URL in a later run is also a duplicate of the stored one
     later = _write_jsonl(tmp_path / "later.jsonl", [{**copy, "url": "https://x.example/3"}])
-    report = ingest(
-        [later], settings=settings, store=engine.store, embedder=embedder, progress=False
-    )
+    report = engine.index.ingest([later], progress=False)
     assert (report.added, report.duplicates) == (0, 1)
 
 
 def test_delete_removes_chunks_from_both_indexes(
-    settings: Settings, embedder: Any, tmp_path: Path
+    settings: AppSettings, embedder: Embedder, tmp_path: Path
 ) -> None:
     engine = Engine(settings, embedder=embedder)
-    ingest([TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine.index.ingest([TASS], progress=False)
     feed = _write_jsonl(tmp_path / "feed.jsonl", demo_articles(2))
-    ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine.index.ingest([feed], progress=False)
     hit = engine.search("verbal pledges not to expand NATO", k=1)[0]
     assert hit.source == "TASS"
 
-    removed = delete_articles([hit.article_id], store=engine.store)
+    removed = engine.index.delete([hit.article_id])
     assert removed >= 3
     assert all(p.source != "TASS" for p in engine.search("Lavrov NATO pledges", k=10))
     assert not engine.store.keyword.scores("Lavrov").any()
@@ -103,10 +99,10 @@ def test_delete_removes_chunks_from_both_indexes(
 
 
 def test_keyword_index_is_rebuilt_from_chroma_when_missing_or_stale(
-    settings: Settings, embedder: Any
+    settings: AppSettings, embedder: Embedder
 ) -> None:
     engine = Engine(settings, embedder=embedder)
-    ingest([TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine.index.ingest([TASS], progress=False)
     keyword_dir = engine.store.keyword.directory
     assert (keyword_dir / "state.json").exists()
 
@@ -161,7 +157,7 @@ def test_filters_restrict_dense_and_keyword_results(small_engine: Engine) -> Non
 def _cli(*args: str, storage: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWS_ASSISTANT_STORAGE_DIR": str(storage)}
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
+        [sys.executable, "-m", "serving.cli", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -170,6 +166,7 @@ def _cli(*args: str, storage: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_cli_ingest_is_idempotent_across_processes_and_reports_bad_records(
     tmp_path: Path,
@@ -206,11 +203,11 @@ def test_cli_ingest_is_idempotent_across_processes_and_reports_bad_records(
 
 
 def test_readers_look_again_only_when_the_generation_changes(
-    settings: Settings, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: AppSettings, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = Engine(settings, embedder=embedder)
     feed = _write_jsonl(tmp_path / "feed.jsonl", demo_articles(2))
-    ingest([feed, TASS], settings=settings, store=writer.store, embedder=embedder, progress=False)
+    writer.index.ingest([feed, TASS], progress=False)
     reader = Engine(settings, embedder=embedder).store
     reader.sync_keyword_index()
     assert len(reader.keyword) == writer.store.count()
@@ -227,7 +224,7 @@ def test_readers_look_again_only_when_the_generation_changes(
     assert fingerprints == []  # nothing written: no full read of Chroma's metadata
 
     tass_id = writer.search("verbal pledges NATO", k=1)[0].article_id
-    delete_articles([tass_id], store=writer.store)
+    writer.index.delete([tass_id])
     assert reader.sync_keyword_index() is True
     assert len(fingerprints) == 1
     assert len(reader.keyword) == writer.store.count()

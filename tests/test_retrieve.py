@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
 
 from assistant.engine import Engine
 from assistant.retrieve import Filters, RankingOptions, Retriever, shared_names
-from index.pipeline import ingest
 
 from .conftest import engine_over, indexed_engine, make_settings
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 ACME_VERGE = (
     "Acme Robotics is cutting 200 jobs after a weak quarter. The Verge learned that the "
@@ -107,10 +109,9 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_engine(
-    tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path, embedder: Any
+    tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path, embedder: Embedder
 ) -> Engine:
-    engine: Engine = indexed_engine(tiny_corpus, tmp_path_factory.mktemp("tiny-store"), embedder)
-    return engine
+    return indexed_engine([tiny_corpus], tmp_path_factory.mktemp("tiny-store"), embedder)
 
 
 def test_the_outlet_named_in_the_question_ranks_first(tiny_engine: Engine) -> None:
@@ -140,24 +141,6 @@ def test_a_chunk_quoting_the_asked_about_speaker_ranks_up(tiny_engine: Engine) -
     assert top[0].source == "TASS"  # Lavrov speaks; the Wire piece only names him
     boosts = {p.source: p.signals["boost"] for p in top}
     assert boosts["TASS"] > boosts["Wire"] == 1.0
-
-
-@pytest.mark.parametrize(
-    ("text", "speaks"),
-    [
-        ('"We were told the alliance would not move," Lavrov elaborated.', True),
-        ("NATO must stop, said Foreign Minister Sergey Lavrov on Friday.", True),
-        ("Lavrov told reporters in Moscow that talks had failed.", True),
-        ("The talks failed, according to Lavrov.", True),
-        ('Lavrov: "We will respond."', True),
-        ("Blinken proposed a meeting with Lavrov, and welcomed continued coordination.", False),
-        ("Blinken said he would meet Lavrov next week.", False),
-    ],
-)
-def test_words_attributed_to_a_speaker(text: str, speaks: bool) -> None:
-    from assistant.retrieve import _speaker_pattern
-
-    assert bool(_speaker_pattern("Lavrov").search(text)) is speaks
 
 
 def test_syndicated_copies_are_collapsed(tiny_engine: Engine) -> None:
@@ -232,7 +215,7 @@ RIVALS = [
 
 
 @pytest.fixture(scope="module")
-def feedback_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Engine:
+def feedback_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
     rows = [(f"Layoffs, part {i}", body, f"Wire {i}") for i, body in enumerate(LAYOFFS)]
     rows += [("Week in gadgets", ROUNDUP, "Gadget Weekly")]
     rows += [(f"Drones at the fair, {i}", body, "Aero") for i, body in enumerate(RIVALS)]
@@ -241,8 +224,7 @@ def feedback_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> 
         {"title": t, "body": b, "source": o, "published_at": "2023-10-02", "url": f"u{i}"}
         for i, (t, b, o) in enumerate(rows)
     ]
-    engine: Engine = engine_over(tmp_path_factory.mktemp("feedback"), articles, embedder)
-    return engine
+    return engine_over(tmp_path_factory.mktemp("feedback"), articles, embedder)
 
 
 def test_a_question_asking_for_a_name_searches_again_with_the_name_its_passages_share(
@@ -280,23 +262,22 @@ def test_the_question_is_read_against_the_corpus(tiny_engine: Engine) -> None:
 
 
 def test_new_articles_are_searchable_at_once(
-    tiny_engine: Engine, tmp_path: Path, embedder: Any
+    tiny_engine: Engine, tmp_path: Path, embedder: Embedder
 ) -> None:
-    settings = make_settings(tmp_path / "store")
-    engine = Engine(settings, embedder=embedder)
+    engine = Engine(make_settings(tmp_path / "store"), embedder=embedder)
     feed = tmp_path / "one.json"
     feed.write_text(json.dumps(_articles()[:2]))
-    ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine.index.ingest([feed], progress=False)
     assert len(engine.search("Acme Robotics", k=5)) == 2
     feed.write_text(json.dumps(_articles()[4:5]))
-    ingest([feed], settings=settings, store=engine.store, embedder=embedder, progress=False)
+    engine.index.ingest([feed], progress=False)
     assert engine.search("Zephyr river flood", k=1)[0].source == "Fortune"
 
 
 def test_eval_retrieval_command_reports_ours_and_the_baseline(
     tiny_corpus: Path, tmp_path: Path
 ) -> None:
-    from assistant.cli import cli
+    from serving.cli import cli
 
     queries = tmp_path / "queries.json"
     queries.write_text(
@@ -357,7 +338,7 @@ def test_tiktoken_encoding_loads_from_the_bundled_cache(
 
     import tiktoken.registry
 
-    from assistant.evaluate import bundled_tiktoken_encoding
+    from evaluation.retrieval import bundled_tiktoken_encoding
 
     # An empty cache elsewhere and no encoding loaded yet: only llama-index's copy can serve,
     # and the network guard fails any download attempt.

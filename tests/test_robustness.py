@@ -42,6 +42,7 @@ def _parse_issue(text: str, folder: Path) -> tuple[str, int | None, str | None, 
     return path.name, line, match["field"], match["reason"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ingest_of_a_bad_corpus_keeps_every_good_record_and_reports_every_bad_one(
     bad_corpus: tuple[Path, Expected], tmp_path: Path
@@ -53,7 +54,7 @@ def test_ingest_of_a_bad_corpus_keeps_every_good_record_and_reports_every_bad_on
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "ingest", "--json", "-q", str(folder)],
+            [sys.executable, "-m", "serving.cli", "ingest", "--json", "-q", str(folder)],
             cwd=REPO,
             env=env,
             stdout=stdout,

@@ -18,10 +18,9 @@ import pytest
 
 from assistant.engine import Engine
 from index.chunking import split_sentences
-from index.config import Settings
-from index.pipeline import ingest
+from serving.config import AppSettings
 
-from .conftest import REPO, TASS, LiveServer, free_port, make_settings
+from .conftest import REPO, TASS, LiveServer, free_port, indexed_engine
 
 INJECTED = [
     {
@@ -63,10 +62,7 @@ def hostile_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> E
     folder = tmp_path_factory.mktemp("hostile")
     feed = folder / "injected.jsonl"
     feed.write_text("".join(json.dumps(row) + "\n" for row in INJECTED))
-    settings = make_settings(folder / "storage")
-    engine = Engine(settings, embedder=embedder)
-    ingest([feed, TASS], settings=settings, store=engine.store, embedder=embedder, progress=False)
-    return engine
+    return indexed_engine([feed, TASS], folder / "storage", embedder)
 
 
 def _plain(text: str) -> str:
@@ -121,7 +117,7 @@ def test_the_generative_prompt_fences_article_text_inside_its_source_block(
 
 @pytest.fixture(scope="module")
 def hostile_server(hostile_engine: Engine) -> Iterator[LiveServer]:
-    from assistant.web import create_app
+    from serving.web import create_app
 
     with LiveServer(create_app(hostile_engine, hostile_engine.settings)) as server:
         yield server
@@ -190,7 +186,7 @@ def test_an_oversized_question_is_refused_and_the_server_stays_up(
 def test_settings_never_show_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    settings = AppSettings()
     assert settings.llm_api_key == SECRETS["NEWS_ASSISTANT_LLM_API_KEY"]  # still usable
     for shown in (repr(settings), str(settings), f"{settings}", repr(settings.with_changes())):
         for value in SECRETS.values():
@@ -198,6 +194,7 @@ def test_settings_never_show_their_secrets(monkeypatch: pytest.MonkeyPatch) -> N
             assert value.split(":")[-1] not in shown
 
 
+@pytest.mark.slow
 def test_secrets_stay_out_of_cli_output_and_logs(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -206,7 +203,7 @@ def test_secrets_stay_out_of_cli_output_and_logs(tmp_path: Path) -> None:
         "NEWS_ASSISTANT_LLM_URL": f"http://127.0.0.1:{free_port()}/v1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "-vv", "stats", "--json"],
+        [sys.executable, "-m", "serving.cli", "-vv", "stats", "--json"],
         cwd=REPO,
         env=env,
         capture_output=True,

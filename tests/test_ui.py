@@ -3,40 +3,36 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 import pytest
 
 from assistant.answer import Answer, Citation
 from assistant.retrieve import Passage
-from assistant.web import (
+from serving.inputs import parse_filters
+from serving.web import (
     ChatTurn,
     copy_text,
     example_questions,
     render_answer_text,
     render_chat,
     render_sources,
-    ui_filters,
 )
+from tests.factories import make_passage
 
 BODY = 'Intro. Lavrov said "NATO <b>must</b> not expand" on Friday. More text.'
 
 
-def passage(**changes: object) -> Passage:
-    fields: dict[str, object] = {
-        "chunk_id": "a-0000",
-        "article_id": "a",
-        "text": BODY,
+def passage(**changes: Any) -> Passage:
+    """The TASS passage, its title carrying markup that must stay text."""
+    fields: dict[str, Any] = {
         "title": "Lavrov <img src=x onerror=alert(1)>",
         "source": "TASS",
-        "published": "2022-01-28",
         "url": "https://tass.com/politics/1395",
-        "author": "",
         "start": 100,
-        "end": 100 + len(BODY),
-        "score": 1.0,
+        **changes,
     }
-    fields.update(changes)
-    return Passage(**fields)  # type: ignore[arg-type]
+    return make_passage(BODY, **fields)
 
 
 def answer(p: Passage | None = None) -> Answer:
@@ -103,8 +99,9 @@ def test_demo_question_comes_first_when_the_corpus_has_it() -> None:
 
 
 def test_filters_from_the_form() -> None:
-    assert ui_filters("", "", []) is None
-    found = ui_filters("2022-01-02", " 28 January 2022 ", ["TASS"])
+    assert parse_filters("", "", []) is None
+    assert parse_filters(None, " ", None) is None
+    found = parse_filters("2022-01-02", " 28 January 2022 ", ["TASS", ""])
     assert found is not None
     assert (found.date_from, found.date_to, found.outlets) == (
         "2022-01-02",
@@ -112,4 +109,20 @@ def test_filters_from_the_form() -> None:
         ("TASS",),
     )
     with pytest.raises(ValueError, match="date filter"):
-        ui_filters("next tuesday-ish", "", [])
+        parse_filters("next tuesday-ish", "", [])
+
+
+def test_the_api_and_the_command_line_read_filters_the_same_way() -> None:
+    from datetime import date
+
+    from click import BadParameter
+
+    from serving.api import FilterFields
+    from serving.cli import _filters
+
+    fields = FilterFields(date_from=date(2022, 1, 2), outlets=["TASS"])
+    assert fields.filters() == parse_filters("2022-01-02", None, ["TASS"])
+    assert FilterFields().filters() is None
+    assert _filters("2 January 2022", None, ("TASS",)) == fields.filters()
+    with pytest.raises(BadParameter, match="date filter"):
+        _filters("next tuesday-ish", None, ())

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.benchmark import BenchmarkRun
+from evaluation.runs import BenchmarkRun
 
 PAPER = "Tang & Yang, MultiHop-RAG (COLM 2024), arXiv 2401.15391"
 # Table 5: retrieval on the full 2,556-query set, 256-token chunks. MAP@10 of the reranked run
@@ -329,7 +329,7 @@ def plot_latency(records: Sequence[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from assistant.metrics import percentile
+    from evaluation.metrics import percentile
 
     latency = [float(r["latency_s"]) for r in records]
     first = [float(r["first_token_s"]) for r in records]

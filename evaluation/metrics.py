@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+DEPTH = 10  # passages kept per question: every retrieval metric looks at the top 10 at most
+
 
 def squeeze(text: str) -> str:
     """Text with every space and newline removed, as the benchmark compares it."""

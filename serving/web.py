@@ -11,20 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from index.config import Settings, quiet_offline_environment
+import gradio as gr
+from fastapi import FastAPI
 
-quiet_offline_environment()  # before Gradio is imported: it reads its analytics switch then
-
-import gradio as gr  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-
-from assistant.answer import Answer, Citation, format_date  # noqa: E402
-from assistant.api import STATIC_DIR, answer_mode, create_api, summarise_corpus  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
-from assistant.excerpts import RUN_SEPARATOR  # noqa: E402
-from assistant.retrieve import Filters, Passage  # noqa: E402
-from index.articles import parse_date  # noqa: E402
-from index.errors import ConfigError, NewsAssistantError  # noqa: E402
+from assistant.answer import Answer, Citation, format_date
+from assistant.engine import Engine
+from assistant.excerpts import RUN_SEPARATOR
+from assistant.retrieve import Passage
+from index.errors import ConfigError, NewsAssistantError
+from serving.api import create_api
+from serving.config import AppSettings, app_settings
+from serving.inputs import MAX_QUESTION, STATIC_DIR, clip_question, parse_filters
 
 log = logging.getLogger(__name__)
 
@@ -284,19 +281,6 @@ def render_sources(turns: Sequence[ChatTurn], hits: SearchHits | None = None) ->
     return "".join(parts)
 
 
-def ui_filters(date_from: str, date_to: str, outlets: Sequence[str] | None) -> Filters | None:
-    """Filters from the form; raises ValueError with a message for a date it cannot read."""
-    try:
-        found = Filters(
-            date_from=parse_date(date_from.strip()) or None if date_from else None,
-            date_to=parse_date(date_to.strip()) or None if date_to else None,
-            outlets=tuple(outlets or ()),
-        )
-    except ValueError as error:
-        raise ValueError(f"date filter: {error}") from error
-    return found or None
-
-
 def example_questions(titles: Sequence[tuple[str, str]], texts: Sequence[str]) -> list[str]:
     """Questions this corpus can answer: the demo's where its articles are, then from titles."""
     found = [q for q, needle in DEMO_QUESTIONS if any(needle in t for t in texts)]
@@ -315,11 +299,11 @@ def _count(n: int, noun: str) -> str:
 def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], list[str]]:
     """The corpus line, the outlet choices and (if asked) the example questions."""
     try:
-        summary = summarise_corpus(engine)
-        texts = [r.text for r in engine.store.keyword.records] if examples else []
+        summary = engine.corpus_summary()
+        texts = engine.index.chunk_texts() if examples else []
     except NewsAssistantError as error:
         return f'<p class="na-error">{_esc(str(error))}</p>', [], []
-    mode = answer_mode(engine)
+    mode = engine.mode
     span = (
         f", {_esc(summary.first_date)} to {_esc(summary.last_date)}"
         if summary.first_date and summary.last_date
@@ -339,11 +323,16 @@ def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], l
     return line, outlets, example_questions(summary.titles, texts) if examples else []
 
 
-def build_ui(engine: Engine) -> gr.Blocks:
-    """The chat page: conversation, sources panel, filters, examples."""
-    header, outlets, examples = _header(engine)
+class PageHandlers:
+    """What the page's events and its two API endpoints (`ask`, `search`) run, over one engine.
+
+    Bound methods, not closures: Gradio reads each one's name, signature and type hints."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def respond(
+        self,
         question: str,
         turns: list[ChatTurn],
         date_from: str,
@@ -355,13 +344,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
         if not question:
             yield render_chat(turns), render_sources(turns), turns, ""
             return
-        turn = ChatTurn(question=question[:2000])
+        turn = ChatTurn(question=clip_question(question))
         turns = [*turns, turn]
         try:
-            filters = ui_filters(date_from, date_to, chosen)
+            filters = parse_filters(date_from, date_to, chosen)
             history = [(t.question, t.answer.text) for t in turns[:-1] if t.answer is not None]
             yield render_chat(turns), render_sources(turns[:-1]), turns, ""
-            stream = engine.ask_stream(
+            stream = self.engine.ask_stream(
                 turn.question, history=history, filters=filters, use_llm=None if use_llm else False
             )
             for event in stream:
@@ -378,6 +367,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         yield render_chat(turns), render_sources(turns), turns, ""
 
     def search_only(
+        self,
         question: str,
         turns: list[ChatTurn],
         date_from: str,
@@ -388,20 +378,22 @@ def build_ui(engine: Engine) -> gr.Blocks:
         if not question:
             return render_sources(turns)
         try:
-            passages = engine.search(question, filters=ui_filters(date_from, date_to, chosen))
+            filters = parse_filters(date_from, date_to, chosen)
+            passages = self.engine.search(question, filters=filters)
         except (NewsAssistantError, ValueError) as error:
             return f'<div class="na-sources"><p class="na-error">{_esc(str(error))}</p></div>'
         return render_sources(turns, SearchHits(question, passages))
 
-    def refresh() -> tuple[str, Any]:
+    def refresh(self) -> tuple[str, Any]:
         """The corpus may have grown since the process started: recount on each page load."""
-        line, names, _ = _header(engine, examples=False)
+        line, names, _ = _header(self.engine, examples=False)
         return line, gr.Dropdown(choices=names)
 
-    def clear() -> tuple[str, str, list[ChatTurn], str]:
+    def clear(self) -> tuple[str, str, list[ChatTurn], str]:
         return render_chat([]), render_sources([]), [], ""
 
     def api_ask(
+        self,
         question: str,
         date_from: str = "",
         date_to: str = "",
@@ -409,12 +401,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
         k: int = 0,
     ) -> dict[str, Any]:
         """An answer with citations (the JSON of POST /api/ask)."""
-        answer = engine.ask(
-            question[:2000], filters=ui_filters(date_from, date_to, outlets), k=k or None
-        )
-        return answer.as_dict()
+        filters = parse_filters(date_from, date_to, outlets)
+        return self.engine.ask(clip_question(question), filters=filters, k=k or None).as_dict()
 
     def api_search(
+        self,
         question: str,
         date_from: str = "",
         date_to: str = "",
@@ -422,10 +413,15 @@ def build_ui(engine: Engine) -> gr.Blocks:
         k: int = 0,
     ) -> list[dict[str, Any]]:
         """Passages that best match the question (the JSON of POST /api/search)."""
-        passages = engine.search(
-            question[:2000], k=k or None, filters=ui_filters(date_from, date_to, outlets)
-        )
+        filters = parse_filters(date_from, date_to, outlets)
+        passages = self.engine.search(clip_question(question), k=k or None, filters=filters)
         return [p.as_dict() for p in passages]
+
+
+def build_ui(engine: Engine) -> gr.Blocks:
+    """The chat page: conversation, sources panel, filters, examples."""
+    header, outlets, examples = _header(engine)
+    handlers = PageHandlers(engine)
 
     with gr.Blocks(title="News Assistant", analytics_enabled=False) as blocks:
         turns = gr.State([])
@@ -445,7 +441,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     question = gr.Textbox(
                         placeholder="Ask about the news, e.g. who said what, when…",
                         show_label=False,
-                        max_length=2000,
+                        max_length=MAX_QUESTION,
                         scale=5,
                         elem_id="na-question",
                         autofocus=True,
@@ -470,7 +466,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     )
                 use_llm = gr.Checkbox(
                     value=True,
-                    label=f"Write answers with {answer_mode(engine).removeprefix('llm:')}"
+                    label=f"Write answers with {engine.mode.removeprefix('llm:')}"
                     " (off: quote the articles)",
                     visible=engine.generator is not None,
                     elem_id="na-use-llm",
@@ -483,21 +479,21 @@ def build_ui(engine: Engine) -> gr.Blocks:
         outputs = [chat, sources, turns, question]
         for trigger in (ask.click, question.submit):
             trigger(
-                respond,
+                handlers.respond,
                 [*inputs, use_llm],
                 outputs,
                 api_visibility="private",
                 show_progress="hidden",
             )
-        search.click(search_only, inputs, [sources], api_visibility="private")
-        clear_button.click(clear, None, outputs, api_visibility="private")
-        blocks.load(refresh, None, [header_block, chosen], api_visibility="private")
-        gr.api(api_ask, api_name="ask")
-        gr.api(api_search, api_name="search")
+        search.click(handlers.search_only, inputs, [sources], api_visibility="private")
+        clear_button.click(handlers.clear, None, outputs, api_visibility="private")
+        blocks.load(handlers.refresh, None, [header_block, chosen], api_visibility="private")
+        gr.api(handlers.api_ask, api_name="ask")
+        gr.api(handlers.api_search, api_name="search")
     return blocks
 
 
-def _auth(settings: Settings) -> tuple[str, str] | None:
+def _auth(settings: AppSettings) -> tuple[str, str] | None:
     if not settings.ui_auth:
         return None
     user, sep, password = settings.ui_auth.partition(":")
@@ -515,11 +511,11 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(primary_hue="blue", font=SYSTEM_FONTS, font_mono=SYSTEM_MONO)
 
 
-def create_app(engine: Engine, settings: Settings | None = None) -> FastAPI:
+def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     """The HTTP API with the Gradio UI mounted at /, sharing one engine.
 
     `settings` (default: the engine's) gives the serving knobs: CORS, token, login, queue."""
-    settings = settings or engine.settings
+    settings = settings or app_settings(engine.settings)
     app = create_api(engine, settings)
     blocks = build_ui(engine)
     blocks.queue(default_concurrency_limit=settings.concurrency)
@@ -541,26 +537,19 @@ def create_app(engine: Engine, settings: Settings | None = None) -> FastAPI:
 
 def prepare(engine: Engine, *, progress: bool = True) -> None:
     """Load the model and the indexes before the first request; build the demo if empty."""
-    if engine.settings.demo_on_empty:
-        from index.demo import ensure_demo_index
-
-        report = ensure_demo_index(
-            settings=engine.settings,
-            store=engine.store,
-            embedder=engine.embedder,
-            progress=progress,
-        )
+    if app_settings(engine.settings).demo_on_empty:
+        report = engine.index.ensure_demo(progress=progress)
         if report:
             # A closing line under the progress bar, not a warning: logs stay quiet by default.
             if progress:
                 print(f"built the demo index: {report.summary()}", file=sys.stderr, flush=True)
             log.info("built the demo index: %s", report.summary())
     engine.embedder.embed_query("warm up")
-    engine.store.sync_keyword_index(force=True)
+    engine.index.refresh()
 
 
 def serve(
-    settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, progress: bool = True
+    settings: AppSettings, *, host: str = "127.0.0.1", port: int = 7860, progress: bool = True
 ) -> None:
     """Prepare one engine for the process and serve the app until interrupted."""
     import uvicorn

@@ -1,8 +1,7 @@
-"""Evaluation on MultiHop-RAG: its own index, per-query results, summaries and a baseline."""
+"""`eval retrieval` on MultiHop-RAG: per-query results, their summaries, a llama-index baseline."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -14,68 +13,15 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from assistant import metrics
+from assistant.config import Settings
+from evaluation import metrics
+from evaluation.corpus import build_eval_index, eval_index_settings, shipped_vectors
+from evaluation.metrics import DEPTH
+from evaluation.questions import NULL_TYPE, Question, load_questions
 from index.articles import Article
-from index.config import Settings
 from index.embedding import Embedder, VectorCache, text_key
-from index.store import ChunkStore
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "multihop-rag"
-DEFAULT_CORPUS = DATA_DIR / "corpus.json"
-DEFAULT_QUERIES = DATA_DIR / "queries-dev.json"
-NULL_TYPE = "null_query"
 RECALL_KS = (4, 6, 10)
-DEPTH = 10  # chunks kept per query: every metric looks at the top 10 at most
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """One gold evidence item: a fact quoted from an article."""
-
-    fact: str
-    title: str = ""
-    source: str = ""
-    published: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class BenchmarkQuery:
-    """A benchmark question with its gold answer and evidence."""
-
-    id: str
-    query: str
-    answer: str
-    question_type: str
-    evidence: tuple[Evidence, ...] = ()
-
-    @property
-    def facts(self) -> list[str]:
-        return [e.fact for e in self.evidence]
-
-
-def load_queries(path: Path, *, limit: int | None = None) -> list[BenchmarkQuery]:
-    """Queries of a MultiHop-RAG file; `limit` keeps the first N records, as upstream does."""
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    if limit is not None:
-        rows = rows[:limit]
-    return [
-        BenchmarkQuery(
-            id=str(row.get("id", i)),
-            query=row["query"],
-            answer=str(row.get("answer", "")),
-            question_type=str(row.get("question_type") or "unknown"),
-            evidence=tuple(
-                Evidence(
-                    fact=e["fact"],
-                    title=str(e.get("title") or ""),
-                    source=str(e.get("source") or ""),
-                    published=str(e.get("published_at") or ""),
-                )
-                for e in row.get("evidence_list") or []
-            ),
-        )
-        for i, row in enumerate(rows)
-    ]
 
 
 class Hit(Protocol):
@@ -129,27 +75,27 @@ class RetrievalResult:
 
 
 def retrieve_all(
-    queries: Sequence[BenchmarkQuery],
+    queries: Sequence[Question],
     search: Search,
     *,
     desc: str = "retrieve",
     progress: bool = True,
 ) -> list[RetrievalResult]:
-    """Run `search` on every query that has evidence (null queries are skipped, as upstream)."""
+    """Run `search` on every query with gold facts (null queries are skipped, as upstream)."""
     results: list[RetrievalResult] = []
     for q in tqdm(
-        [q for q in queries if q.question_type != NULL_TYPE and q.evidence],
+        [q for q in queries if q.question_type != NULL_TYPE and q.facts],
         desc=desc,
         unit="query",
         disable=not progress,
     ):
         started = time.perf_counter()
-        hits = list(search(q.query))[:DEPTH]
+        hits = list(search(q.question))[:DEPTH]
         seconds = time.perf_counter() - started
         results.append(
             RetrievalResult(
                 query_id=q.id,
-                question=q.query,
+                question=q.question,
                 question_type=q.question_type,
                 facts=q.facts,
                 fact_ranks=metrics.fact_ranks([h.text for h in hits], q.facts),
@@ -170,7 +116,7 @@ def retrieve_all(
     return results
 
 
-def summarise(results: Sequence[RetrievalResult]) -> dict[str, Any]:
+def summarise_retrieval(results: Sequence[RetrievalResult]) -> dict[str, Any]:
     """Mean scores overall and per question type, and latency percentiles."""
 
     def block(rows: Sequence[RetrievalResult]) -> dict[str, Any]:
@@ -234,64 +180,6 @@ def format_table(ours: dict[str, Any], baseline: dict[str, Any] | None = None) -
         line += f"  (baseline p50 {b['p50']:.1f} ms, p95 {b['p95']:.1f} ms)"
     lines.append(line)
     return "\n".join(lines)
-
-
-# The index the evaluation searches ------------------------------------------------------------
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha1()
-    with path.open("rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def eval_settings(settings: Settings, corpus: Path, *, model_id: str) -> Settings:
-    """Settings for the evaluation's own index: a folder named by the corpus and the settings
-    that shape the chunks, so a second run reuses it and a change builds a new one."""
-    digest = hashlib.sha1(
-        "\x1f".join(
-            (
-                _file_digest(corpus),
-                model_id,
-                str(settings.chunk_tokens),
-                str(settings.chunk_overlap),
-            )
-        ).encode()
-    ).hexdigest()[:12]
-    return settings.with_changes(
-        storage_dir=settings.storage_dir / f"eval-{digest}",
-        collection="eval",
-        chroma_host=None,
-    )
-
-
-def shipped_vectors(corpus: Path, model_id: str, *, kind: str = "") -> Path:
-    """Where precomputed vectors for a corpus live: next to it, named by model (and kind)."""
-    prefix = f"vectors-{kind}-" if kind else "vectors-"
-    return corpus.parent / f"{prefix}{model_id}.npz"
-
-
-def build_eval_index(
-    corpus: Path, *, settings: Settings, embedder: Embedder, progress: bool = True
-) -> ChunkStore:
-    """Index `corpus` with the product's pipeline into the evaluation's own store (reused when
-    it already holds the corpus), taking vectors from the shipped cache where they match."""
-    from index.pipeline import ingest
-
-    store = ChunkStore(settings)
-    cache_path = shipped_vectors(corpus, embedder.model_id)
-    cache = VectorCache.load(cache_path) if cache_path.exists() else None
-    ingest(
-        [corpus],
-        settings=settings,
-        store=store,
-        embedder=embedder,
-        vector_cache=cache,
-        progress=progress,
-    )
-    return store
 
 
 # The baseline: plain llama-index ---------------------------------------------------------------
@@ -489,8 +377,8 @@ def run_retrieval_eval(
     from assistant.retrieve import Retriever
     from index.loaders import load_paths
 
-    queries = load_queries(queries_path, limit=limit)
-    own = eval_settings(settings, corpus, model_id=embedder.model_id)
+    queries = load_questions(queries_path, require_answers=False).questions[:limit]
+    own = eval_index_settings(settings, corpus, model_id=embedder.model_id)
     store = build_eval_index(corpus, settings=own, embedder=embedder, progress=progress)
     retriever = Retriever(own, store=store, embedder=embedder, options=retriever_options)
     search_k = DEPTH
@@ -511,7 +399,7 @@ def run_retrieval_eval(
             "retriever": retriever.describe(),
         },
         results=results,
-        summary=summarise(results),
+        summary=summarise_retrieval(results),
     )
     if baseline:
         articles = [a for a in load_paths([corpus]) if isinstance(a, Article)]
@@ -523,7 +411,7 @@ def run_retrieval_eval(
         run.baseline_results = retrieve_all(
             queries, plain.search, desc="baseline", progress=progress
         )
-        run.baseline_summary = summarise(run.baseline_results)
+        run.baseline_summary = summarise_retrieval(run.baseline_results)
         run.settings["baseline"] = {
             "splitter": "llama-index SentenceSplitter (tiktoken cl100k_base)",
             "chunk_size": plain.chunk_size,

@@ -7,11 +7,12 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,58 +22,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.answer import Answer
+from assistant.answer import Answer, StreamEvent
 from assistant.engine import Engine
-from assistant.retrieve import Filters, Passage
-from index.config import Settings
-from index.errors import ConfigError, LLMError, NewsAssistantError, StoreUnavailableError
+from assistant.llm import LLMError
+from assistant.retrieve import Filters
+from index.errors import ConfigError, NewsAssistantError, StoreUnavailableError
+from serving.config import AppSettings, app_settings
+from serving.inputs import (
+    MAX_K,
+    MAX_QUESTION,
+    MAX_TURN,
+    MAX_TURNS,
+    MIN_K,
+    STATIC_DIR,
+    parse_filters,
+)
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 MODEL_ID = "news-assistant"
-MAX_QUESTION = 2000
-MAX_TURN = 20_000
-MAX_TURNS = 40
-
-
-def answer_mode(engine: Engine) -> str:
-    """How answers are written by default: "extractive", or "llm:<model>" with an LLM."""
-    return engine.generator.mode if engine.generator else "extractive"
-
-
-@dataclass(frozen=True, slots=True)
-class CorpusSummary:
-    """What the loaded index holds, for the health check and the UI."""
-
-    articles: int
-    chunks: int
-    outlets: list[tuple[str, int]]
-    first_date: str | None
-    last_date: str | None
-    titles: list[tuple[str, str]]  # (published, title), newest first
-
-
-def summarise_corpus(engine: Engine) -> CorpusSummary:
-    store = engine.store
-    store.sync_keyword_index()
-    records = store.keyword.records
-    titles: dict[str, tuple[str, str]] = {}
-    for record in records:
-        meta = record.metadata
-        titles[str(meta.get("article_id", ""))] = (
-            str(meta.get("published", "")),
-            str(meta.get("title", "")),
-        )
-    dates = sorted(d for d, _ in titles.values() if d)
-    return CorpusSummary(
-        articles=len(titles),
-        chunks=store.count(),
-        outlets=store.outlets(),
-        first_date=dates[0] if dates else None,
-        last_date=dates[-1] if dates else None,
-        titles=sorted(titles.values(), reverse=True),
-    )
 
 
 class Turn(BaseModel):
@@ -92,17 +60,14 @@ class FilterFields(BaseModel):
     outlets: list[str] = Field(default_factory=list, max_length=100)
 
     def filters(self) -> Filters | None:
-        found = Filters(
-            date_from=self.date_from.isoformat() if self.date_from else None,
-            date_to=self.date_to.isoformat() if self.date_to else None,
-            outlets=tuple(o for o in self.outlets if o),
-        )
-        return found or None
+        return parse_filters(self.date_from, self.date_to, self.outlets)
 
 
 class SearchRequest(FilterFields):
     question: str = Field(min_length=1, max_length=MAX_QUESTION)
-    k: int | None = Field(None, ge=1, le=50, description="How many passages (default: top_k).")
+    k: int | None = Field(
+        None, ge=MIN_K, le=MAX_K, description="How many passages (default: top_k)."
+    )
 
     @field_validator("question")
     @classmethod
@@ -203,7 +168,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS + 1)
     stream: bool = False
-    k: int | None = Field(None, ge=1, le=50)
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K)
     filters: FilterFields | None = None
     use_llm: bool | None = None
 
@@ -243,12 +208,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _other(request: Request, error: NewsAssistantError) -> JSONResponse:
         return _error(400, "news_assistant_error", str(error))
 
+    @app.exception_handler(_Unauthorized)
+    async def _unauthorized(request: Request, error: _Unauthorized) -> JSONResponse:
+        response = _error(401, "unauthorized", "send the API token as 'Authorization: Bearer …'")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
 
 class _Unauthorized(Exception):
     pass
 
 
-def _token_check(settings: Settings) -> Any:
+def _token_check(settings: AppSettings) -> Any:
     """A dependency that asks for `Authorization: Bearer <api_token>` when one is configured."""
 
     def check(request: Request) -> None:
@@ -280,14 +251,6 @@ def _history(turns: Sequence[Turn]) -> tuple[tuple[str, str], ...]:
     return pair_turns([(t.role, t.content) for t in turns])
 
 
-def _answer_out(answer: Answer) -> dict[str, Any]:
-    return answer.as_dict()
-
-
-def _passages_out(passages: list[Passage]) -> list[dict[str, Any]]:
-    return [p.as_dict() for p in passages]
-
-
 def _chat_question(request: ChatCompletionRequest) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The last user message is the question; earlier user/assistant turns are the history."""
     turns = [m for m in request.messages if m.role in ("user", "assistant")]
@@ -299,138 +262,171 @@ def _chat_question(request: ChatCompletionRequest) -> tuple[str, tuple[tuple[str
     return question, pair_turns([(m.role, m.text()[:MAX_TURN]) for m in turns[:-1]])
 
 
-def _completion_chunk(
-    ident: str, created: int, model: str, delta: dict[str, Any], finish: str | None
-) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
 def _sse(data: dict[str, Any] | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def build_router(engine: Engine, settings: Settings) -> APIRouter:
-    """/api/* and /v1/* routes over one engine, behind the optional bearer token."""
-    router = APIRouter(dependencies=[Depends(_token_check(settings))])
+@dataclass(frozen=True)
+class _ChatIds:
+    """What every chunk of one chat completion repeats."""
 
-    @router.post("/api/search", response_model=SearchResponse, tags=["api"])
-    def search(request: SearchRequest) -> dict[str, Any]:
-        """The passages that best match the question (dense + keyword, fused)."""
-        started = time.perf_counter()
-        passages = engine.search(request.question, k=request.k, filters=request.filters())
+    ident: str
+    created: int
+    model: str
+
+    def chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {
-            "question": request.question,
-            "passages": _passages_out(passages),
-            "timings": {"total": round(time.perf_counter() - started, 4)},
+            "id": self.ident,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
-    @router.post("/api/ask", response_model=AskResponse, tags=["api"])
-    def ask(request: AskRequest) -> dict[str, Any]:
-        """An answer whose every [n] is a citation with the quoted span of its article."""
-        answer = engine.ask(
-            request.question,
-            history=_history(request.history),
-            filters=request.filters(),
-            k=request.k,
-            use_llm=request.use_llm,
-        )
-        return _answer_out(answer)
 
-    @router.get("/api/health", response_model=HealthResponse, tags=["api"])
-    def health() -> JSONResponse:
-        """Whether the store answers, what it holds, and how answers are written."""
-        mode = answer_mode(engine)
-        try:
-            summary = summarise_corpus(engine)
-        except StoreUnavailableError as error:
-            body = HealthResponse(
-                status="unavailable", articles=0, chunks=0, outlets=0, mode=mode, message=str(error)
-            )
-            return JSONResponse(body.model_dump(), 503)
+def _chat_completion(ids: _ChatIds, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": ids.ident,
+        "object": "chat.completion",
+        "created": ids.created,
+        "model": ids.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "citations": [c.as_dict() for c in answer.citations],
+        "refused": answer.refused,
+        "mode": answer.mode,
+    }
+
+
+def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> Iterator[str]:
+    """The answer as OpenAI's server-sent chunks; the last one carries the citations."""
+    yield _sse(ids.chunk({"role": "assistant"}, None))
+    try:
+        for event in stream():
+            if event.kind == "delta" and event.text:
+                yield _sse(ids.chunk({"content": event.text}, None))
+            elif event.kind == "answer" and event.answer is not None:
+                final = ids.chunk({}, "stop")
+                final["citations"] = [c.as_dict() for c in event.answer.citations]
+                final["refused"] = event.answer.refused
+                final["mode"] = event.answer.mode
+                yield _sse(final)
+    except NewsAssistantError as error:
+        # Headers are gone; tell the client in the stream, as OpenAI servers do.
+        yield _sse({"error": {"message": str(error), "type": type(error).__name__}})
+    yield _sse("[DONE]")
+
+
+def request_engine(request: Request) -> Engine:
+    """The engine the router serving this request was built over (see `build_router`)."""
+    engine: Engine = request.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(request_engine)]
+
+# The handlers; `build_router` puts them behind the token check, over one engine.
+_routes = APIRouter()
+
+
+@_routes.post("/api/search", response_model=SearchResponse, tags=["api"])
+def search(request: SearchRequest, engine: EngineDep) -> dict[str, Any]:
+    """The passages that best match the question (dense + keyword, fused)."""
+    started = time.perf_counter()
+    passages = engine.search(request.question, k=request.k, filters=request.filters())
+    return {
+        "question": request.question,
+        "passages": [p.as_dict() for p in passages],
+        "timings": {"total": round(time.perf_counter() - started, 4)},
+    }
+
+
+@_routes.post("/api/ask", response_model=AskResponse, tags=["api"])
+def ask(request: AskRequest, engine: EngineDep) -> dict[str, Any]:
+    """An answer whose every [n] is a citation with the quoted span of its article."""
+    answer = engine.ask(
+        request.question,
+        history=_history(request.history),
+        filters=request.filters(),
+        k=request.k,
+        use_llm=request.use_llm,
+    )
+    return answer.as_dict()
+
+
+@_routes.get("/api/health", response_model=HealthResponse, tags=["api"])
+def health(engine: EngineDep) -> JSONResponse:
+    """Whether the store answers, what it holds, and how answers are written."""
+    mode = engine.mode
+    try:
+        summary = engine.corpus_summary()
+    except StoreUnavailableError as error:
         body = HealthResponse(
-            status="ok",
-            articles=summary.articles,
-            chunks=summary.chunks,
-            outlets=len(summary.outlets),
-            mode=mode,
+            status="unavailable", articles=0, chunks=0, outlets=0, mode=mode, message=str(error)
         )
-        return JSONResponse(body.model_dump())
+        return JSONResponse(body.model_dump(), 503)
+    body = HealthResponse(
+        status="ok",
+        articles=summary.articles,
+        chunks=summary.chunks,
+        outlets=len(summary.outlets),
+        mode=mode,
+    )
+    return JSONResponse(body.model_dump())
 
-    @router.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
-        """The one model this server offers, for OpenAI clients."""
-        return {
-            "object": "list",
-            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": MODEL_ID}],
-        }
 
-    @router.post("/v1/chat/completions", tags=["openai"], response_model=None)
-    def chat_completions(request: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
-        """OpenAI-compatible chat; the citations come in an extra `citations` field."""
-        try:
-            question, history = _chat_question(request)
-        except ValueError as error:
-            return _error(422, "invalid_request_error", str(error))
-        filters = request.filters.filters() if request.filters else None
-        ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
-        model = request.model or MODEL_ID
-        kwargs: dict[str, Any] = {
-            "history": history,
-            "filters": filters,
-            "k": request.k,
-            "use_llm": request.use_llm,
-        }
-        if not request.stream:
-            answer = engine.ask(question, **kwargs)
-            return JSONResponse(
-                {
-                    "id": ident,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": answer.text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                    "citations": [c.as_dict() for c in answer.citations],
-                    "refused": answer.refused,
-                    "mode": answer.mode,
-                }
-            )
+@_routes.get("/v1/models", tags=["openai"])
+def models() -> dict[str, Any]:
+    """The one model this server offers, for OpenAI clients."""
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": MODEL_ID}],
+    }
 
-        def events() -> Iterator[str]:
-            yield _sse(_completion_chunk(ident, created, model, {"role": "assistant"}, None))
-            try:
-                for event in engine.ask_stream(question, **kwargs):
-                    if event.kind == "delta" and event.text:
-                        chunk = _completion_chunk(
-                            ident, created, model, {"content": event.text}, None
-                        )
-                        yield _sse(chunk)
-                    elif event.kind == "answer" and event.answer is not None:
-                        final = _completion_chunk(ident, created, model, {}, "stop")
-                        final["citations"] = [c.as_dict() for c in event.answer.citations]
-                        final["refused"] = event.answer.refused
-                        final["mode"] = event.answer.mode
-                        yield _sse(final)
-            except NewsAssistantError as error:
-                # Headers are gone; tell the client in the stream, as OpenAI servers do.
-                yield _sse({"error": {"message": str(error), "type": type(error).__name__}})
-            yield _sse("[DONE]")
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+@_routes.post("/v1/chat/completions", tags=["openai"], response_model=None)
+def chat_completions(
+    request: ChatCompletionRequest, engine: EngineDep
+) -> JSONResponse | StreamingResponse:
+    """OpenAI-compatible chat; the citations come in an extra `citations` field."""
+    try:
+        question, history = _chat_question(request)
+    except ValueError as error:
+        return _error(422, "invalid_request_error", str(error))
+    ids = _ChatIds(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), request.model or MODEL_ID)
+    kwargs: dict[str, Any] = {
+        "history": history,
+        "filters": request.filters.filters() if request.filters else None,
+        "k": request.k,
+        "use_llm": request.use_llm,
+    }
+    if not request.stream:
+        return JSONResponse(_chat_completion(ids, engine.ask(question, **kwargs)))
+    events = _chat_events(ids, partial(engine.ask_stream, question, **kwargs))
+    return StreamingResponse(events, media_type="text/event-stream")
 
+
+def _engine_binder(engine: Engine) -> Any:
+    """A dependency that hands `engine` to the handlers of this request (`request_engine`)."""
+
+    def bind(request: Request) -> None:
+        request.state.engine = engine
+
+    return bind
+
+
+def build_router(engine: Engine, settings: AppSettings) -> APIRouter:
+    """/api/* and /v1/* routes over one engine, behind the optional bearer token."""
+    router = APIRouter(
+        dependencies=[Depends(_token_check(settings)), Depends(_engine_binder(engine))]
+    )
+    router.include_router(_routes)
     return router
 
 
@@ -536,11 +532,40 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-def create_api(engine: Engine, settings: Settings | None = None) -> FastAPI:
+# The app's own pages and scripts, open to all (no token): docs, the embed widget, Gradio's loader.
+_pages = APIRouter(include_in_schema=False)
+
+
+@_pages.get("/docs")
+def docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(_offline_docs(request.app))
+
+
+@_pages.get("/widget.js")
+def widget() -> FileResponse:
+    return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript")
+
+
+@_pages.get("/embed-example.html")
+def embed_example() -> FileResponse:
+    return FileResponse(STATIC_DIR / "embed-example.html", media_type="text/html")
+
+
+@_pages.get("/gradio.js")
+def gradio_web_component() -> FileResponse:
+    import gradio
+
+    # The package's loader for the <gradio-app> element; it imports ./assets/index-*.js,
+    # which Gradio serves from /assets/ of this same app.
+    path = Path(gradio.__file__).parent / "templates" / "frontend" / "gradio.js"
+    return FileResponse(path, media_type="text/javascript")
+
+
+def create_api(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     """The FastAPI app with the JSON API, /widget.js, /gradio.js and offline /docs.
 
     `settings` (default: the engine's) gives the serving knobs: CORS, token, answer mode."""
-    settings = settings or engine.settings
+    settings = settings or app_settings(engine.settings)
     app = FastAPI(
         title="News Assistant API",
         summary="Answers over a news archive, with citations you can check.",
@@ -560,34 +585,6 @@ def create_api(engine: Engine, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(FramePolicy, origins=list(settings.cors_origins))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     _install_error_handlers(app)
-
-    @app.exception_handler(_Unauthorized)
-    async def _unauthorized(request: Request, error: _Unauthorized) -> JSONResponse:
-        response = _error(401, "unauthorized", "send the API token as 'Authorization: Bearer …'")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
     app.include_router(build_router(engine, settings))
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return HTMLResponse(_offline_docs(app))
-
-    @app.get("/widget.js", include_in_schema=False)
-    def widget() -> FileResponse:
-        return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript")
-
-    @app.get("/embed-example.html", include_in_schema=False)
-    def embed_example() -> FileResponse:
-        return FileResponse(STATIC_DIR / "embed-example.html", media_type="text/html")
-
-    @app.get("/gradio.js", include_in_schema=False)
-    def gradio_web_component() -> FileResponse:
-        import gradio
-
-        # The package's loader for the <gradio-app> element; it imports ./assets/index-*.js,
-        # which Gradio serves from /assets/ of this same app.
-        path = Path(gradio.__file__).parent / "templates" / "frontend" / "gradio.js"
-        return FileResponse(path, media_type="text/javascript")
-
+    app.include_router(_pages)
     return app

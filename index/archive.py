@@ -1,0 +1,167 @@
+"""The archive as the layers above see it: one store, one model, and what can be done to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from index.check import CheckReport, RepairReport, check_store, repair_store
+from index.config import IndexSettings
+from index.embedding import Embedder, VectorCache
+from index.pipeline import IngestReport, delete_articles, ingest
+from index.store import ChunkStore
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    """One stored article, as its chunks' metadata describe it."""
+
+    id: str
+    title: str
+    source: str
+    published: str  # ISO date, or "" when the article has none
+    url: str
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSummary:
+    """What the archive holds, for health checks, `stats` and the page's header."""
+
+    articles: int
+    chunks: int
+    outlets: list[tuple[str, int]]  # (outlet, articles), most first
+    first_date: str | None
+    last_date: str | None
+    titles: list[tuple[str, str]]  # (published, title), newest first
+
+
+class Index:
+    """Ingest, delete, check and list the articles of one collection; safe to share across threads.
+
+    The store and the model are made from `settings` when first used, unless given (a model is
+    loaded once per process)."""
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        *,
+        store: ChunkStore | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        if store is not None:
+            self.__dict__["store"] = store
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def store(self) -> ChunkStore:
+        return ChunkStore(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.settings)
+
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        *,
+        fmt: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        vector_cache: VectorCache | None = None,
+        progress: bool = True,
+    ) -> IngestReport:
+        """Add the articles under `paths`: unchanged ones cost nothing, changed ones replace."""
+        return ingest(
+            paths,
+            settings=self.settings,
+            store=self.store,
+            embedder=self.embedder,
+            fmt=fmt,
+            fields=fields,
+            vector_cache=vector_cache,
+            progress=progress,
+        )
+
+    def ensure_demo(self, *, progress: bool = True) -> IngestReport | None:
+        """Ingest the bundled demo corpus if the collection is empty (None when it is not)."""
+        from index.demo import ensure_demo_index
+
+        return ensure_demo_index(
+            settings=self.settings, store=self.store, embedder=self.embedder, progress=progress
+        )
+
+    def delete(self, article_ids: Iterable[str]) -> int:
+        """Delete articles by id; the number of chunks removed."""
+        return delete_articles(list(article_ids), store=self.store)
+
+    def check(self, *, vectors: bool = True) -> CheckReport:
+        """Whether every article is stored whole and the keyword index matches Chroma."""
+        return check_store(self.store, vectors=vectors)
+
+    def repair(self, report: CheckReport | None = None) -> RepairReport:
+        """Drop the chunks of broken articles and rebuild the keyword index from Chroma."""
+        return repair_store(self.store, report)
+
+    def count(self) -> int:
+        """Chunks in the collection."""
+        return self.store.count()
+
+    def keyword_count(self) -> int:
+        """Chunks in this process's keyword index (equal to `count()` once it is in sync)."""
+        return len(self.store.keyword)
+
+    def refresh(self) -> None:
+        """Bring the keyword index up to date with Chroma now, not at the next sync interval."""
+        self.store.sync_keyword_index(force=True)
+
+    def is_empty(self) -> bool:
+        return self.store.count() == 0
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every stored article, in the order their first chunks were indexed."""
+        self.store.sync_keyword_index()
+        found: dict[str, ArticleInfo] = {}
+        chunks: dict[str, int] = {}
+        for record in self.store.keyword.records:
+            meta = record.metadata
+            article_id = str(meta.get("article_id", ""))
+            chunks[article_id] = chunks.get(article_id, 0) + 1
+            if article_id not in found:
+                found[article_id] = ArticleInfo(
+                    id=article_id,
+                    title=str(meta.get("title", "")),
+                    source=str(meta.get("source", "")),
+                    published=str(meta.get("published") or ""),
+                    url=str(meta.get("url") or ""),
+                    chunks=0,
+                )
+        return [
+            ArticleInfo(a.id, a.title, a.source, a.published, a.url, chunks[a.id])
+            for a in found.values()
+        ]
+
+    def chunk_texts(self) -> list[str]:
+        """The text of every chunk (for picking example questions the archive can answer)."""
+        self.store.sync_keyword_index()
+        return [record.text for record in self.store.keyword.records]
+
+    def outlets(self) -> list[tuple[str, int]]:
+        """Outlet names with their article counts, most first."""
+        return self.store.outlets()
+
+    def summary(self) -> CorpusSummary:
+        """Articles, chunks, outlets, the date range and the titles, newest first."""
+        articles = self.articles()
+        dates = sorted(a.published for a in articles if a.published)
+        return CorpusSummary(
+            articles=len(articles),
+            chunks=self.count(),
+            outlets=self.outlets(),
+            first_date=dates[0] if dates else None,
+            last_date=dates[-1] if dates else None,
+            titles=sorted(((a.published, a.title) for a in articles), reverse=True),
+        )
