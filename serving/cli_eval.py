@@ -77,7 +77,7 @@ def eval_retrieval(
     "--queries",
     "queries_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Questions: a MultiHop-RAG file or JSON Lines (see the README; default: the "
+    help="Questions: a MultiHop-RAG file or JSON Lines (see docs/evaluation.md; default: the "
     "bundled MultiHop-RAG dev split).",
 )
 @click.option(
@@ -135,7 +135,7 @@ def eval_answers(
     refusals and latency, overall and per question type, with a Markdown report and charts.
 
     In this process (extractive, or with --llm-url the LLM) over the corpus's own index, or
-    against a running server with --url. See the README, "Evaluating answers"."""
+    against a running server with --url. See docs/evaluation.md."""
     import time
 
     from evaluation.answers import run_answer_eval
