@@ -169,15 +169,15 @@ def shared_names(
     excluded = {e.lower() for e in exclude}
     counts: Counter[str] = Counter()
     for text in texts:
-        found = set()
+        found: dict[str, None] = {}  # in order of appearance: ties rank the same in every process
         for match in _CAPITALISED.finditer(text):
             words = match.group().split()
             leading = 0  # "On Tuesday Zorblax said": the name is "Zorblax"
             while leading < len(words) - 1 and words[leading].lower() in _NOT_NAME_WORDS:
                 leading += 1
             if leading or not _starts_sentence(text, match.start()):
-                found.add(" ".join(words[leading:]))
-        counts.update(found)
+                found[" ".join(words[leading:])] = None
+        counts.update(found.keys())
     return [
         name
         for name, count in counts.most_common()

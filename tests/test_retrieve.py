@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,6 +198,26 @@ def test_shared_names_leave_out_the_question_outlets_dates_and_sentence_starts()
     found = shared_names(texts, known=question, exclude=["Reuters"], min_texts=3)
     assert found == ["Zorblax"]  # not "Shares" (only ever a sentence start), "Monday", "Reuters"
     assert shared_names(texts, known=question, exclude=[], min_texts=2) == ["Zorblax", "Reuters"]
+
+
+@pytest.mark.slow
+def test_shared_names_tied_in_count_come_in_order_of_appearance_in_every_process() -> None:
+    texts = [f"In Oslo, {a} met {b} and Kestrel Aero." for a, b in [("Vela", "Orin")] * 2]
+    script = (
+        "from assistant.retrieve import shared_names; import sys; "
+        f"print(shared_names({texts!r}, known='', exclude=[], min_texts=2))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(4)
+    }
+    assert runs == {"['Oslo', 'Vela', 'Orin', 'Kestrel Aero']\n"}
 
 
 LAYOFFS = [
