@@ -1,12 +1,13 @@
 """Excerpts: the sentences of a found article that bear on the question, packed into a passage
 no longer than a chunk.
 
-A chunk is a fixed run of an article; the sentence that answers a question is in the chunk
-that scores best within its article only about half the time (MultiHop-RAG dev, docs/retrieval.md). So
-retrieval first chooses articles and how many passages each gets (by chunks, as before), then
-fills each passage with that article's best sentences: keyword score of the sentence, the dense
-score of the chunk around it, and a little of its neighbours' scores. Adjacent sentences form
-runs, exact slices of the article; runs are joined by a blank line and keep their offsets."""
+A chunk is a fixed run of an article; the sentence that answers a question is in the chunk that
+scores best within its article only about half the time (MultiHop-RAG dev; see
+docs/retrieval.md). So retrieval first chooses articles and how many passages each gets (by
+chunks, as before), then fills each passage with that article's best sentences: keyword score
+of the sentence, the dense score of the chunk around it, and a little of its neighbours'
+scores. Adjacent sentences form runs, exact slices of the article; runs are joined by a blank
+line and keep their offsets."""
 
 from __future__ import annotations
 
