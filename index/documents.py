@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup, Tag
 
 from index.articles import MONTH_PATTERN, Article, month_number, normalise_title, parse_date
 from index.errors import LoadIssue
-from index.records import BadField, make_article, map_fields, utf8_issue
+from index.records import BadField, make_article, map_fields
 
 _CRUMBS = {"all news", "home", "news", "menu", "skip to content", "advertisement", "share"}
 
@@ -168,16 +168,20 @@ def _file_date(path: Path) -> str:
         return ""
 
 
-def load_html(path: Path, data: bytes) -> Article | LoadIssue:
+def declared_charset(data: bytes) -> str | None:
+    """The codec a page names in its <meta charset>, or None when it names none Python knows."""
+    declared = _META_CHARSET.search(data[:4096])
+    if declared is None:
+        return None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        declared = _META_CHARSET.search(data[:4096])
-        encoding = declared.group(1).decode("ascii", "replace") if declared else ""
-        try:
-            text = data.decode(codecs.lookup(encoding).name, "replace")
-        except LookupError:
-            return utf8_issue(path, data, error)
+        name = codecs.lookup(declared.group(1).decode("ascii", "replace")).name
+    except LookupError:
+        return None
+    # As browsers do (the WHATWG encoding labels): these labels mean windows-1252 on the web.
+    return "cp1252" if name in ("ascii", "iso8859-1") else name
+
+
+def load_html(path: Path, text: str) -> Article | LoadIssue:
     soup = BeautifulSoup(text, "lxml")
     meta = _html_meta(soup)
     values: dict[str, tuple[str, object]] = {}

@@ -33,3 +33,14 @@ class LoadIssue:
             where += f":{self.line}"
         field = f" field '{self.field}':" if self.field else ""
         return f"{where}:{field} {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadNote:
+    """Something the loader assumed or did on its own that a user may want to know."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"

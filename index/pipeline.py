@@ -14,7 +14,7 @@ from index.articles import Article
 from index.chunking import Chunk, chunk_text
 from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
-from index.errors import LoadIssue
+from index.errors import LoadIssue, LoadNote
 from index.loaders import load_paths
 from index.store import ChunkStore
 
@@ -113,13 +113,18 @@ def chunk_id(article: Article, chunk: Chunk) -> str:
     return f"{article.id}-{chunk.index:04d}"
 
 
-def dedupe(records: Iterable[Article | LoadIssue], report: IngestReport) -> list[Article]:
+def dedupe(
+    records: Iterable[Article | LoadIssue | LoadNote], report: IngestReport
+) -> list[Article]:
     """Articles of one run, last version of each id kept, exact copies of a body dropped."""
     by_id: dict[str, Article] = {}
     body_owner: dict[str, str] = {}
     for record in records:
         if isinstance(record, LoadIssue):
             report.issues.append(record)
+            continue
+        if isinstance(record, LoadNote):
+            report.notes.append(str(record))
             continue
         previous = by_id.get(record.id)
         if previous is not None:

@@ -32,6 +32,7 @@ class Expected:
     duplicates: int = 0  # exact copies and copies of a body under another id
     replaced: dict[str, str] = field(default_factory=dict)  # id -> phrase of the version kept
     dropped_phrases: list[str] = field(default_factory=list)  # text that must not be stored
+    notes: list[str] = field(default_factory=list)  # notes the report must hold, word for word
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -40,6 +41,7 @@ class Expected:
             "duplicates": self.duplicates,
             "replaced": self.replaced,
             "dropped_phrases": self.dropped_phrases,
+            "notes": self.notes,
         }
 
 
@@ -85,6 +87,9 @@ def write_bad_corpus(folder: Path, *, seed: int = 7) -> Expected:
     _hundred_thousand_lines(corpus)
     _big_article(corpus)
     _whole_files(corpus)
+    _broken_json_array(corpus)
+    _other_encodings(corpus)
+    _linked_folders(corpus)
     return corpus.expected
 
 
@@ -118,10 +123,13 @@ def _mixed_jsonl(c: _Corpus) -> None:
     add({"title": "Object url", "body": c.body()[0], "url": {"href": "x"}}, "url", bad=True)
     latin1 = json.dumps({"title": "Latin-1", "body": "café"}, ensure_ascii=False)
     bad_utf8 = latin1.encode("latin-1")
-    add(bad_utf8, bad=True)  # not UTF-8
+    add(bad_utf8, bad=True)  # not UTF-8 in a file that is (see the accents below): only it is lost
     lines.append(b"")  # blank lines are not records
     lines.append(b"   ")
     add(c.good(published="2022-03-04", source="Daily Planet"))
+    lines.append(
+        json.dumps(c.good(author="Zoë Brontë", source="Le Café Crème"), ensure_ascii=False).encode()
+    )
     add(first)  # an exact copy: a duplicate, not an issue
     c.expected.duplicates += 1
     copy_of_first = {**first, "id": "another-id-same-body"}
@@ -195,7 +203,9 @@ def _whole_files(c: _Corpus) -> None:
     (c.folder / "latin1.txt").write_bytes(
         "Résumé of the week\n\nCafé owners met.".encode("latin-1")
     )
-    c.issue("latin1.txt", 1, None)
+    title, body = "Résumé of the week", "Café owners met."
+    c.expected.good[article_id(url="", title=title, body=body)] = "Café owners"
+    c.expected.notes.append(f"{c.folder / 'latin1.txt'}: not UTF-8; read as cp1252")
     (c.folder / "notes.pdf").write_bytes(
         b"%PDF-1.4 not read: unknown formats in a folder are skipped"
     )
@@ -224,6 +234,61 @@ def _whole_files(c: _Corpus) -> None:
     c.issue("table.csv", 3, None)
     c.issue("table.csv", 4, "body")
     c.issue("table.csv", 5, "published")
+
+
+def _broken_json_array(c: _Corpus) -> None:
+    """A pretty-printed JSON array with two broken records: the five around them go in."""
+    name = "array.json"
+    records = [c.good() for _ in range(7)]
+    lines = json.dumps(records, indent=2).split("\n")
+    # Record i takes lines 2+5i to 6+5i: "{", id, title, body, "}". Record 2 loses the comma
+    # after its id (the parser stops on the title line); record 5's body loses its opening quote.
+    for index, line, damage, reported in ((2, 3, ('",', '"'), 4), (5, 5, ('": "', '": '), 5)):
+        lines[line + 5 * index - 1] = lines[line + 5 * index - 1].replace(*damage, 1)
+        c.issue(name, reported + 5 * index, None)
+        given = str(records[index]["id"])
+        del c.expected.good[article_id(url="", title="", body="", given=given)]
+        c.expected.dropped_phrases.append(str(records[index]["title"]).split()[-1])
+    (c.folder / name).write_text("\n".join(lines))
+
+
+def _other_encodings(c: _Corpus) -> None:
+    """A cp1252 text with curly quotes and a cp1252 CSV: read, with a note each; a CSV with no
+    body column: one issue for the file."""
+    title = "The mayor’s “harbour” plan"
+    body = f"“{c.body()[0]}” — said the mayor’s office…"
+    (c.folder / "quotes.txt").write_bytes(f"{title}\n\n{body}\n".encode("cp1252"))
+    c.expected.good[article_id(url="", title=title, body=body)] = "year.” — said the mayor’s"
+    c.expected.notes.append(f"{c.folder / 'quotes.txt'}: not UTF-8; read as cp1252")
+    row = c.good(title="Crème brûlée in Genève")
+    with (c.folder / "feed.csv").open("w", newline="", encoding="cp1252") as out:
+        table = csv.writer(out)
+        table.writerow(["id", "title", "body"])
+        table.writerow([row["id"], row["title"], f"{row['body']} Naïve café!"])
+    c.expected.good[article_id(url="", title="", body="", given=str(row["id"]))] = "Naïve café!"
+    c.expected.notes.append(f"{c.folder / 'feed.csv'}: not UTF-8; read as cp1252")
+    with (c.folder / "nobody.csv").open("w", newline="") as out:
+        table = csv.writer(out)
+        table.writerow(["id", "headline", "date"])
+        table.writerows([[f"n{i}", f"Headline {i}", "2022-01-02"] for i in range(50)])
+    c.issue("nobody.csv", 1, "body")
+
+
+def _linked_folders(c: _Corpus) -> None:
+    """A folder beside the corpus, linked into it twice, with a link back: read once."""
+    outside = c.folder.with_name(c.folder.name + "-linked")
+    outside.mkdir(exist_ok=True)
+    (outside / "linked.jsonl").write_text(json.dumps(c.good()) + "\n")
+    linked, again, back = c.folder / "linked", c.folder / "linked-again", outside / "back"
+    for link, target in ((linked, outside), (again, outside), (back, c.folder)):
+        link.unlink(missing_ok=True)  # from an earlier run into the same folder
+        link.symlink_to(target, target_is_directory=True)
+    c.expected.notes += [
+        f"{linked}: a link to the folder {outside}; followed",
+        f"{again}: a link to {outside}, already read as {linked}; not read again",
+        f"{linked / back.name}: a link back to {c.folder}, a folder that holds it; "
+        "not followed (it would loop)",
+    ]
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from index import loaders
 from index.articles import Article, article_id
-from index.errors import LoadIssue
-from index.loaders import FIELDS, FORMATS, detect_format, load_paths
+from index.errors import LoadIssue, LoadNote
+from index.loaders import FIELDS, FORMATS, Loaded, detect_format, load_paths
 
 DATA = Path(__file__).resolve().parent / "data" / "loaders"
 TASS = DATA / "tass-2022-01-28-lavrov-security-guarantees.txt"
@@ -20,19 +20,23 @@ BODY = "The council voted on Tuesday.\n\nIt was the first vote in a decade."
 
 def load(
     *paths: Path, fmt: str | None = None, fields: dict[str, str] | None = None
-) -> list[Article | LoadIssue]:
+) -> list[Loaded]:
     return list(load_paths(paths, fmt=fmt, fields=fields))
 
 
-def articles(items: list[Article | LoadIssue]) -> list[Article]:
+def articles(items: list[Loaded]) -> list[Article]:
     return [item for item in items if isinstance(item, Article)]
 
 
-def issues(items: list[Article | LoadIssue]) -> list[LoadIssue]:
+def issues(items: list[Loaded]) -> list[LoadIssue]:
     return [item for item in items if isinstance(item, LoadIssue)]
 
 
-def only_article(items: list[Article | LoadIssue]) -> Article:
+def notes(items: list[Loaded]) -> list[str]:
+    return [str(item) for item in items if isinstance(item, LoadNote)]
+
+
+def only_article(items: list[Loaded]) -> Article:
     assert issues(items) == [], [str(i) for i in issues(items)]
     assert len(items) == 1
     item = items[0]
@@ -40,7 +44,7 @@ def only_article(items: list[Article | LoadIssue]) -> Article:
     return item
 
 
-def only_issue(items: list[Article | LoadIssue]) -> LoadIssue:
+def only_issue(items: list[Loaded]) -> LoadIssue:
     assert len(items) == 1, items
     item = items[0]
     assert isinstance(item, LoadIssue), item
@@ -246,11 +250,15 @@ def test_jsonl_bad_line_does_not_stop_the_rest(tmp_path: Path) -> None:
 
 
 def test_jsonl_line_with_invalid_utf8(tmp_path: Path) -> None:
+    # The file is UTF-8 (its accents say so): the damaged line alone is lost, nothing re-read.
     path = tmp_path / "bytes.jsonl"
-    good = json.dumps({"title": "Fine", "body": "Fine."}).encode()
-    path.write_bytes(good + b"\n" + b'{"title": "Bad \xff", "body": "x"}\n' + good + b"\n")
+    good = json.dumps({"title": "Zürich", "body": "Grüße aus Zürich."}, ensure_ascii=False)
+    path.write_bytes(
+        good.encode() + b"\n" + b'{"title": "Bad \xff", "body": "x"}\n' + good.encode() + b"\n"
+    )
     items = load(path)
-    assert len(articles(items)) == 2
+    assert [a.title for a in articles(items)] == ["Zürich", "Zürich"]
+    assert notes(items) == []
     issue = issues(items)[0]
     assert (issue.path, issue.line, issue.field) == (path, 2, None)
     assert issue.reason == "not valid UTF-8 (byte 0xff at column 16)"
@@ -372,9 +380,16 @@ def test_json_wrapper_object_and_single_object(tmp_path: Path) -> None:
 def test_invalid_json_reports_its_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('[\n {"title": "a", "body": "b"},\n {"title": "c" "body": "d"}\n]\n')
-    issue = only_issue(load(path))
+    items = load(path)
+    assert [a.title for a in articles(items)] == ["a"]
+    (issue,) = issues(items)
     assert (issue.path, issue.line, issue.field) == (path, 3, None)
-    assert "invalid JSON" in issue.reason
+    assert issue.reason == "invalid JSON: Expecting ',' delimiter (column 16)"
+
+    single = tmp_path / "single.json"
+    single.write_text('\n{"title": "c",\n "body": "d" "url": "x"}\n')
+    issue = only_issue(load(single))
+    assert (issue.line, issue.reason) == (3, "invalid JSON: Expecting ',' delimiter (column 14)")
 
 
 def test_json_of_the_wrong_shape(tmp_path: Path) -> None:
@@ -394,13 +409,31 @@ def test_json_file_holding_json_lines(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "lines.json", [{"body": "a"}, {"body": "b"}])
     assert [a.origin for a in articles(load(path))] == [f"{path}:1", f"{path}:2"]
 
+    first_bad = tmp_path / "first-bad.json"
+    first_bad.write_text('{"body": "a" "title": "x"}\n{"body": "b"}\n{"body": "c"}\n')
+    items = load(first_bad)
+    assert [a.origin for a in articles(items)] == [f"{first_bad}:2", f"{first_bad}:3"]
+    assert [(i.line, i.reason) for i in issues(items)] == [
+        (1, "invalid JSON: Expecting ',' delimiter (column 14)")
+    ]
 
-def test_invalid_utf8_in_json_skips_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "latin.json"
-    path.write_bytes(b'[\n {"title": "Caf\xe9", "body": "x"}\n]\n')
-    issue = only_issue(load(path))
-    assert (issue.path, issue.line, issue.field) == (path, 2, None)
-    assert issue.reason == "not valid UTF-8 (byte 0xe9 at line 2, column 16)"
+
+def test_a_damaged_byte_in_a_utf8_json_array_costs_only_its_record(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.json"
+    path.write_bytes(
+        '[\n {"title": "Zürich", "body": "Grüße."},\n'.encode()
+        + b' {"title": "Caf\xe9", "body": "x"},\n'
+        + ' {"title": "Genève", "body": "Crème."}\n]\n'.encode()
+    )
+    items = load(path)
+    assert [(a.title, a.origin) for a in articles(items)] == [
+        ("Zürich", f"{path}:2"),
+        ("Genève", f"{path}:4"),
+    ]
+    assert notes(items) == []
+    (issue,) = issues(items)
+    assert (issue.path, issue.line, issue.field) == (path, 3, None)
+    assert issue.reason == "not valid UTF-8 (byte 0xe9 at line 3, column 16)"
 
 
 # CSV and TSV.
@@ -458,9 +491,14 @@ def test_csv_row_with_too_many_fields(tmp_path: Path) -> None:
 
 def test_csv_invalid_utf8_rejects_only_that_row(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
-    path.write_bytes(b"title,body\nGood,Fine\nBad,Caf\xe9 body\nAlso good,Fine too\n")
+    path.write_bytes(
+        "title,body\nGood,Fine née\n".encode()
+        + b"Bad,Caf\xe9 body\n"
+        + "Also good,Fine too ça va\n".encode()
+    )
     items = load(path)
     assert [a.title for a in articles(items)] == ["Good", "Also good"]
+    assert notes(items) == []
     issue = issues(items)[0]
     assert (issue.path, issue.line, issue.field) == (path, 3, None)
     assert issue.reason == "not valid UTF-8 (byte 0xe9 at line 3, column 8)"
@@ -558,12 +596,13 @@ def test_file_name_date_alone(tmp_path: Path) -> None:
     assert only_article(load(path)).published == "2023-01-15"
 
 
-def test_invalid_utf8_text_file(tmp_path: Path) -> None:
-    path = tmp_path / "latin1.txt"
-    path.write_bytes(b"A headline in Latin-1 encoding\n\nCaf\xe9 society.\n")
+def test_a_damaged_byte_in_a_utf8_text_file(tmp_path: Path) -> None:
+    # Its other accents are UTF-8: reading it all as cp1252 would garble them, so it is refused.
+    path = tmp_path / "damaged.txt"
+    path.write_bytes("A headline from Zürich\n\nGrüße, ".encode() + b"caf\xe9 society.\n")
     issue = only_issue(load(path))
     assert (issue.path, issue.line, issue.field) == (path, 3, None)
-    assert issue.reason == "not valid UTF-8 (byte 0xe9 at line 3, column 4)"
+    assert issue.reason == "not valid UTF-8 (byte 0xe9 at line 3, column 11)"
 
 
 def test_markdown(tmp_path: Path) -> None:
@@ -695,7 +734,240 @@ def test_html_declared_charset(tmp_path: Path) -> None:
     assert article.body == "The café opened “today”."
 
     undeclared = tmp_path / "undeclared.html"
-    undeclared.write_bytes(b"<html><body><p>Caf\xe9</p></body></html>")
-    issue = only_issue(load(undeclared))
+    undeclared.write_bytes(b"<html><body><p>The caf\xe9 opened \x93today\x94.</p></body></html>")
+    items = load(undeclared)
+    assert notes(items) == [f"{undeclared}: not UTF-8; read as cp1252"]
+    assert [a.body for a in articles(items)] == ["The café opened “today”."]
+
+    mislabelled = tmp_path / "mislabelled.html"
+    mislabelled.write_bytes(b'<meta charset="utf-8"><p>The caf\xe9 opened \x93today\x94.</p>')
+    items = load(mislabelled)
+    assert notes(items) == [f"{mislabelled}: not UTF-8; read as cp1252"]
+    assert [a.body for a in articles(items)] == ["The café opened “today”."]
+
+
+# A JSON array with bad elements: the good ones around them are kept.
+
+
+def _records(n: int) -> list[dict[str, str]]:
+    return [{"title": f"Story {i}", "body": f"Body of story {i}."} for i in range(1, n + 1)]
+
+
+def test_a_bad_element_in_the_middle_of_a_pretty_printed_array(tmp_path: Path) -> None:
+    path = tmp_path / "feed.json"
+    text = json.dumps(_records(5), indent=2)
+    # Story 3 loses the comma after its title: the object on lines 10-13 is broken at line 11.
+    text = text.replace('"title": "Story 3",', '"title": "Story 3"')
+    path.write_text(text)
+    lines = text.split("\n")
+    assert lines[10].strip() == '"title": "Story 3"'
+    items = load(path)
+    assert [(a.title, a.origin) for a in articles(items)] == [
+        ("Story 1", f"{path}:2"),
+        ("Story 2", f"{path}:6"),
+        ("Story 4", f"{path}:14"),
+        ("Story 5", f"{path}:18"),
+    ]
+    (issue,) = issues(items)
+    assert (issue.path, issue.line, issue.field) == (path, 12, None)
+    assert issue.reason == (
+        "invalid JSON: Expecting ',' delimiter (column 5); skipped the record on lines 10-13"
+    )
+
+
+def test_two_bad_elements_give_two_issues_and_keep_the_rest(tmp_path: Path) -> None:
+    rows = [json.dumps(r) for r in _records(7)]
+    rows[1] = rows[1].replace('"Body', "Body")  # an unquoted string
+    rows[4] = rows[4].replace('"title"', "'title'")  # a single-quoted key
+    path = tmp_path / "rows.json"
+    path.write_text("[\n" + ",\n".join(rows) + "\n]\n")
+    items = load(path)
+    assert [a.title for a in articles(items)] == [
+        "Story 1",
+        "Story 3",
+        "Story 4",
+        "Story 6",
+        "Story 7",
+    ]
+    assert [(i.line, i.reason.split(" (")[0]) for i in issues(items)] == [
+        (3, "invalid JSON: Expecting value"),
+        (6, "invalid JSON: Expecting property name enclosed in double quotes"),
+    ]
+
+
+def test_bad_elements_next_to_each_other_are_reported_one_each(tmp_path: Path) -> None:
+    rows = [json.dumps(r) for r in _records(5)]
+    rows[1] = rows[1].replace("Body", 'Bo"dy')  # a quote that unbalances the rest of the line
+    rows[2] = rows[2][:-1]  # a closing brace missing
+    path = tmp_path / "rows.json"
+    path.write_text("[\n" + ",\n".join(rows) + "\n]\n")
+    items = load(path)
+    assert [a.title for a in articles(items)] == ["Story 1", "Story 4", "Story 5"]
+    assert [i.line for i in issues(items)] == [3, 4]
+
+
+def test_a_bad_element_in_a_wrapped_list_and_on_one_line(tmp_path: Path) -> None:
+    records = _records(4)
+    records[1]["tags"] = [{"title": "x"}, {"name": "nested"}]  # type: ignore[assignment]
+    wrapped = json.dumps({"meta": {"count": 4}, "articles": records})
+    # A quote left open in story 2, before its nested objects: they must not pass for records.
+    wrapped = wrapped.replace('"Body of story 2."', '"Body of "story 2."')
+    path = tmp_path / "wrapped.json"
+    path.write_text(wrapped)
+    items = load(path)
+    assert [a.title for a in articles(items)] == ["Story 1", "Story 3", "Story 4"]
+    (issue,) = issues(items)
     assert (issue.line, issue.field) == (1, None)
-    assert "not valid UTF-8" in issue.reason
+    assert issue.reason.startswith("invalid JSON: Expecting ',' delimiter (column ")
+
+
+def test_an_error_outside_the_list_keeps_every_record_and_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "after.json"
+    text = json.dumps({"articles": _records(2)}, indent=1)[:-2] + ',\n "count": two\n}\n'
+    path.write_text(text)
+    assert text.split("\n")[11] == ' "count": two'
+    items = load(path)
+    assert [a.title for a in articles(items)] == ["Story 1", "Story 2"]
+    (issue,) = issues(items)
+    assert (issue.line, issue.reason) == (12, "invalid JSON: Expecting value (column 11)")
+
+
+def test_lenient_commas_lose_nothing_and_a_cut_file_keeps_what_came_before(
+    tmp_path: Path,
+) -> None:
+    lenient = tmp_path / "lenient.json"
+    rows = [json.dumps(r) for r in _records(3)]
+    lenient.write_text(f"[{rows[0]}\n {rows[1]},,\n {rows[2]},\n]")
+    assert [a.title for a in articles(load(lenient))] == ["Story 1", "Story 2", "Story 3"]
+    assert issues(load(lenient)) == []
+
+    cut = tmp_path / "cut.json"
+    text = json.dumps(_records(3), indent=2)
+    cut.write_text(text[: text.index("story 3") + 3])
+    items = load(cut)
+    assert [a.title for a in articles(items)] == ["Story 1", "Story 2"]
+    (issue,) = issues(items)
+    assert issue.line == 12
+    assert issue.reason.startswith("invalid JSON: Unterminated string")
+    assert issue.reason.endswith("lines 10-12 are lost (is the file cut short?)")
+
+    unclosed = tmp_path / "unclosed.json"
+    unclosed.write_text(text[: text.rindex("}") + 1])
+    items = load(unclosed)
+    assert len(articles(items)) == 3
+    assert [i.reason for i in issues(items)] == [
+        "invalid JSON: the file ends before the list of records closes with ']' (is it cut short?)"
+    ]
+
+
+# Links to folders.
+
+
+def test_a_linked_folder_is_followed_and_a_loop_ends(tmp_path: Path) -> None:
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside"
+    (corpus / "real").mkdir(parents=True)
+    outside.mkdir()
+    write_jsonl(corpus / "real" / "a.jsonl", [{"title": "Real", "body": "In the corpus."}])
+    write_jsonl(outside / "b.jsonl", [{"title": "Linked", "body": "Outside it."}])
+    (corpus / "linked").symlink_to(outside, target_is_directory=True)
+    (corpus / "same").symlink_to(outside, target_is_directory=True)  # a second link to it
+    (outside / "back").symlink_to(corpus, target_is_directory=True)  # a loop through the link
+    (corpus / "real" / "up").symlink_to("..", target_is_directory=True)  # a loop to the top
+
+    items = load(corpus)
+
+    assert [(a.title, a.origin) for a in articles(items)] == [
+        ("Linked", f"{corpus}/linked/b.jsonl:1"),
+        ("Real", f"{corpus}/real/a.jsonl:1"),
+    ]
+    assert issues(items) == []
+    # Folder by folder, each in name order: the top, then linked, then real.
+    assert notes(items) == [
+        f"{corpus}/linked: a link to the folder {outside}; followed",
+        f"{corpus}/same: a link to {outside}, already read as {corpus}/linked; not read again",
+        f"{corpus}/linked/back: a link back to {corpus}, a folder that holds it; "
+        "not followed (it would loop)",
+        f"{corpus}/real/up: a link back to {corpus}, a folder that holds it; "
+        "not followed (it would loop)",
+    ]
+
+
+def test_a_broken_link_is_an_issue(tmp_path: Path) -> None:
+    (tmp_path / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    issue = only_issue(load(tmp_path))
+    assert issue.reason == f"a link to {tmp_path / 'nowhere.jsonl'}, which is not there"
+
+
+# Files in other encodings than UTF-8.
+
+
+def test_a_cp1252_file_with_curly_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.txt"
+    text = "The mayor’s plan for the harbour\n\nShe said “we will build it” — and it is done…\n"
+    path.write_bytes(text.encode("cp1252"))
+    items = load(path)
+    assert notes(items) == [f"{path}: not UTF-8; read as cp1252"]
+    (article,) = articles(items)
+    assert article.title == "The mayor’s plan for the harbour"
+    assert article.body == "She said “we will build it” — and it is done…"
+    assert issues(items) == []
+
+
+def test_latin1_files_with_accents_in_every_format(tmp_path: Path) -> None:
+    title, body = "Résumé of the week in Zürich", "Café owners met; the crème brûlée was naïve."
+    (tmp_path / "a.md").write_bytes(f"# {title}\n\n{body}\n".encode("latin-1"))
+    (tmp_path / "b.csv").write_bytes(f"title,body\n{title},{body}\n".encode("latin-1"))
+    row = json.dumps({"title": title, "body": body}, ensure_ascii=False)
+    (tmp_path / "c.jsonl").write_bytes(f"{row}\n".encode("latin-1"))
+    (tmp_path / "d.json").write_bytes(f"[{row}]".encode("latin-1"))
+    page = f"<html><head><title>{title}</title></head><body><p>{body}</p></body></html>"
+    (tmp_path / "e.html").write_bytes(page.encode("latin-1"))
+    items = load(tmp_path)
+    assert issues(items) == []
+    assert [(a.title, a.body) for a in articles(items)] == [(title, body)] * 5
+    assert notes(items) == [
+        f"{tmp_path / name}: not UTF-8; read as cp1252"
+        for name in ("a.md", "b.csv", "c.jsonl", "d.json", "e.html")
+    ]
+
+
+def test_utf16_and_utf8_with_a_bom_need_no_note(tmp_path: Path) -> None:
+    text = "Café opens in Zürich today\n\nThe café opened “today”.\n"
+    (tmp_path / "a.txt").write_bytes(text.encode("utf-16"))  # with its byte-order mark
+    (tmp_path / "b.txt").write_bytes(text.encode("utf-8-sig"))
+    items = load(tmp_path)
+    assert [a.body for a in articles(items)] == ["The café opened “today”."] * 2
+    assert issues(items) == notes(items) == []
+
+
+def test_a_binary_file_without_nul_bytes_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "noise.txt"
+    path.write_bytes(bytes(range(0x80, 0x100)) * 8 + bytes(range(1, 0x80)))
+    issue = only_issue(load(path))
+    assert (issue.path, issue.line, issue.field) == (path, 1, None)
+    assert issue.reason == (
+        "binary file, not text: neither UTF-8 (byte 0x80 at line 1, column 1) nor any other "
+        "encoding fits; if it is text, save it as UTF-8"
+    )
+
+
+# A CSV without a body column.
+
+
+def test_a_csv_without_a_body_column_is_one_issue(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_text(
+        "id,headline,date\n" + "".join(f"{i},Story {i},2022-01-0{i}\n" for i in range(1, 8))
+    )
+    issue = only_issue(load(path))
+    assert (issue.path, issue.line, issue.field) == (path, 1, "body")
+    assert issue.reason == (
+        "no rows read: no body column (one named body, text, content, article, story or "
+        "full_text); the header has 'id', 'headline', 'date'. Name the column that holds the "
+        "text with --field body=COLUMN"
+    )
+    named = only_issue(load(path, fields={"body": "story"}))
+    assert named.reason.startswith(
+        "no rows read: no column named 'story', the one named for the body; the header has 'id'"
+    )
+    assert [a.body for a in articles(load(path, fields={"body": "headline"}))][:1] == ["Story 1"]

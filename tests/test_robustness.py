@@ -79,9 +79,16 @@ def test_ingest_of_a_bad_corpus_keeps_every_good_record_and_reports_every_bad_on
     assert reasons[("binary.jsonl", None)] == "binary file, not text"
     assert reasons[("empty.txt", None)] == "empty file"
     assert "expected text, found a number" in reasons[("mixed.jsonl", 9)]
+    # Syntax errors in a JSON array cost only their records; the records around them go in.
+    assert [reasons[("array.json", line)][:20] for line in (14, 30)] == ["invalid JSON: Expect"] * 2
+    # A CSV with no body column is one issue for the file, not one for each of its 50 rows.
+    assert [i for i in found if i[0] == "nobody.csv"] == [("nobody.csv", 1, "body")]
+    assert reasons[("nobody.csv", 1)].startswith("no rows read: no body column")
     assert report["added"] == len(expected.good)
     assert report["duplicates"] == expected.duplicates
     assert any("kept this later version" in note for note in report["notes"])
+    # Encodings assumed and links followed (each folder once, the loop cut) are in the notes.
+    assert set(expected.notes) <= set(report["notes"]), report["notes"]
 
     store = ChunkStore(make_settings(storage))
     records = store.all_records()
