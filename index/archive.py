@@ -52,6 +52,7 @@ class Index:
         embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
+        self._summary: tuple[str, CorpusSummary] | None = None  # (keyword fingerprint, summary)
         if store is not None:
             self.__dict__["store"] = store
         if embedder is not None:
@@ -154,14 +155,27 @@ class Index:
         return self.store.outlets()
 
     def summary(self) -> CorpusSummary:
-        """Articles, chunks, outlets, the date range and the titles, newest first."""
+        """Articles, chunks, outlets, the date range and the titles, newest first.
+
+        Made again only when the corpus changed: health checks ask often."""
+        self.store.sync_keyword_index()
+        state, chunks = self.store.keyword.fingerprint, self.count()
+        if self._summary and self._summary[0] == state and self._summary[1].chunks == chunks:
+            return self._summary[1]
         articles = self.articles()
         dates = sorted(a.published for a in articles if a.published)
-        return CorpusSummary(
+        summary = CorpusSummary(
             articles=len(articles),
-            chunks=self.count(),
+            chunks=chunks,
             outlets=self.outlets(),
             first_date=dates[0] if dates else None,
             last_date=dates[-1] if dates else None,
             titles=sorted(((a.published, a.title) for a in articles), reverse=True),
         )
+        self._summary = (state, summary)
+        return summary
+
+    @property
+    def last_summary(self) -> CorpusSummary | None:
+        """The latest `summary` (None before the first): what is known while the store is down."""
+        return self._summary[1] if self._summary else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import threading
 import time
@@ -15,16 +14,26 @@ from typing import Any
 
 import numpy as np
 
+from index.chroma_client import (
+    BREAKER_SECONDS,
+    SERVER_PROBE_SECONDS,
+    SERVER_READ_SECONDS,
+    SERVER_STALL_SECONDS,
+    SERVER_WRITE_SECONDS,
+    CircuitBreaker,
+    describe_error,
+    heartbeat,
+    is_connection_error,
+    is_missing_collection,
+    location,
+    make_client,
+    read_timeout,
+)
 from index.config import IndexSettings
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
-log = logging.getLogger(__name__)
-
 _PAGE = 2000
-# chromadb's HTTP client waits for ever by default; a hung server must not hang the app.
-_SERVER_CONNECT_SECONDS = 5.0
-_SERVER_READ_SECONDS = 120.0
 LOCK_FILE = ".news-assistant.lock"
 
 
@@ -127,37 +136,6 @@ _FOLDER_LOCKS: dict[Path, _FolderLock] = {}
 _FOLDER_LOCKS_GUARD = threading.Lock()
 
 
-def _client(settings: IndexSettings) -> Any:
-    import chromadb
-    import httpx
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    try:
-        if settings.chroma_host:
-            client = chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-            )
-            session = getattr(getattr(client, "_server", None), "_session", None)
-            if isinstance(session, httpx.Client):
-                session.timeout = httpx.Timeout(
-                    _SERVER_READ_SECONDS, connect=_SERVER_CONNECT_SECONDS
-                )
-            return client
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
-    except StoreUnavailableError:
-        raise
-    except Exception as error:
-        raise StoreUnavailableError(f"cannot open Chroma ({_where(settings)}): {error}") from error
-
-
-def _where(settings: IndexSettings) -> str:
-    if settings.chroma_host:
-        return f"server at {settings.chroma_host}:{settings.chroma_port}"
-    return f"folder {settings.chroma_dir}"
-
-
 class ChunkStore:
     """Chunks of articles in one Chroma collection, and a BM25 index kept in step with them."""
 
@@ -169,22 +147,25 @@ class ChunkStore:
                 settings.chroma_dir.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StoreUnavailableError(
-                    f"cannot open Chroma ({_where(settings)}): {error}"
+                    f"cannot open Chroma ({location(settings)}): {error}"
                 ) from error
             self._folder_lock = _FolderLock.for_folder(settings.chroma_dir)
             self._folder_lock.shared()
-        self._client = _client(settings)
+        self._client = make_client(settings)
         self._collection: Any = None
         self._max_batch: int | None = None
         self.keyword = KeywordIndex(settings.keyword_dir / settings.collection)
         self._synced_at = 0.0
         self._seen_generation: str | None = None
         self._sync_lock = threading.Lock()
+        self.breaker = CircuitBreaker(self.where, BREAKER_SECONDS)
+        self._probe_lock = threading.Lock()
+        self._alive_at = float("-inf")
 
     @property
     def where(self) -> str:
         """The Chroma this store uses, in words: a server's address or a folder."""
-        return _where(self.settings)
+        return location(self.settings)
 
     @property
     def collection(self) -> Any:
@@ -198,27 +179,100 @@ class ChunkStore:
             )
         return self._collection
 
-    def _call(self, action: Callable[..., Any]) -> Any:
+    def _call(self, action: Callable[..., Any], *, write: bool = False) -> Any:
         """Run a Chroma call, turning connection failures into one clear error.
 
-        The collection handle is dropped on failure, so the next call fetches it again from a
-        server that came back (and a collection made anew there gets its new id)."""
+        While the store fails, calls fail at once (see `CircuitBreaker`). The collection handle
+        is dropped on failure, so the next call fetches it again from a server that came back
+        (and a collection made anew there gets its new id)."""
+        self.breaker.admit(self._probe)
         for attempt in (1, 2):
             try:
-                return action()
+                return self._bounded(action, write=write)
             except StoreUnavailableError:
+                self._collection = None
                 raise
             except Exception as error:
-                if _is_connection_error(error):
+                if is_connection_error(error):
                     self._collection = None
-                    raise StoreUnavailableError(
-                        f"Chroma is unavailable ({self.where}): {error}"
-                    ) from error
-                if attempt == 1 and _is_missing_collection(error):
+                    message = f"Chroma is unavailable ({self.where}): {describe_error(error)}"
+                    self.breaker.trip(message)
+                    raise StoreUnavailableError(message) from error
+                if attempt == 1 and is_missing_collection(error):
                     self._collection = None
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def _bounded(self, action: Callable[..., Any], *, write: bool) -> Any:
+        """`action`, with a server's requests under the timeouts set out at the top."""
+        if not self.settings.chroma_host:
+            return action()
+        import httpx
+
+        token = read_timeout.set(SERVER_WRITE_SECONDS if write else SERVER_STALL_SECONDS)
+        try:
+            try:
+                return action()
+            except httpx.TimeoutException as error:
+                if write:
+                    raise
+                problem = self._stalled()
+                if problem:
+                    raise StoreUnavailableError(problem) from error
+            # The server answers, slowly: this read gets the long timeout.
+            read_timeout.set(SERVER_READ_SECONDS)
+            return action()
+        finally:
+            read_timeout.reset(token)
+
+    def _stalled(self) -> str | None:
+        """After a read stalled: None if the server is alive, else why the store is unavailable.
+
+        One thread asks at a time; the others take its answer (an open breaker, or a recent
+        heartbeat) instead of all asking at once."""
+        with self._probe_lock:
+            if self.breaker.is_open:
+                return self.breaker.reason
+            if time.monotonic() - self._alive_at < SERVER_PROBE_SECONDS:
+                return None
+            problem = heartbeat(self.settings)
+            if problem is None:
+                self._alive_at = time.monotonic()
+                return None
+            message = (
+                f"Chroma is unavailable ({self.where}): no answer within "
+                f"{SERVER_STALL_SECONDS:g} s and {problem}"
+            )
+            self.breaker.trip(message)
+            return message
+
+    def _probe(self) -> None:
+        """Raise StoreUnavailableError unless the store answers a heartbeat within seconds."""
+        if not self.settings.chroma_host:
+            try:
+                self._client.heartbeat()
+            except Exception as error:
+                raise StoreUnavailableError(
+                    f"Chroma is unavailable ({self.where}): {describe_error(error)}"
+                ) from error
+            return
+        problem = heartbeat(self.settings)
+        if problem:
+            raise StoreUnavailableError(f"Chroma is unavailable ({self.where}): {problem}")
+        self._alive_at = time.monotonic()
+
+    def ping(self) -> None:
+        """Raise StoreUnavailableError unless the store answers now; seconds at most, never a hang.
+
+        For health checks: an open breaker answers at once, without asking the store."""
+        if self.breaker.admit(self._probe):
+            return  # the breaker's own probe has just asked
+        try:
+            self._probe()
+        except StoreUnavailableError as error:
+            self.breaker.trip(str(error))
+            raise
 
     def begin_writes(self) -> None:
         """Take an embedded folder for writing (it must not be open in another process).
@@ -234,7 +288,7 @@ class ChunkStore:
         Writers mark before and after they write: a writer that dies half-way still leaves
         a new generation behind it."""
         generation = uuid.uuid4().hex
-        self._call(lambda: self.collection.modify(metadata={"generation": generation}))
+        self._call(lambda: self.collection.modify(metadata={"generation": generation}), write=True)
 
     def generation(self) -> str | None:
         """The collection's current generation: a cheap question, unlike a fingerprint."""
@@ -322,7 +376,8 @@ class ChunkStore:
                     embeddings=vectors[start:end],
                     documents=list(documents[start:end]),
                     metadatas=list(metadatas[start:end]),
-                )
+                ),
+                write=True,
             )
         replace = sorted(set(replace_articles))
         if replace:
@@ -364,7 +419,7 @@ class ChunkStore:
         self.begin_writes()
         for start in range(0, len(chunk_ids), _PAGE):
             batch = list(chunk_ids[start : start + _PAGE])
-            self._call(lambda batch=batch: self.collection.delete(ids=batch))
+            self._call(lambda batch=batch: self.collection.delete(ids=batch), write=True)
         self._mark_changed()
 
     def dense_search(
@@ -443,7 +498,9 @@ class ChunkStore:
         """Bring the keyword index in step with Chroma; returns True if it had to change.
 
         Readers call this often; every `keyword_sync_seconds` it asks Chroma for the
-        collection's generation, and reads every chunk's metadata only when that changed."""
+        collection's generation, and reads every chunk's metadata only when that changed.
+        Readers wait here for the one that asks: seconds at most while the store hangs, after
+        which the open breaker fails them all at once."""
         with self._sync_lock:
             now = time.monotonic()
             if not force and now - self._synced_at < self.settings.keyword_sync_seconds:
@@ -483,22 +540,3 @@ class ChunkStore:
             if source:
                 counts.setdefault(source, set()).add(str(record.metadata["article_id"]))
         return sorted(((s, len(a)) for s, a in counts.items()), key=lambda x: (-x[1], x[0]))
-
-
-def _is_connection_error(error: Exception) -> bool:
-    import httpx
-
-    if isinstance(error, httpx.TransportError | ConnectionError | TimeoutError):
-        return True
-    text = f"{type(error).__name__} {error}".lower()
-    return any(
-        word in text
-        for word in ("connect", "connection", "timeout", "unavailable", "refused", "could not")
-    )
-
-
-def _is_missing_collection(error: Exception) -> bool:
-    """A collection handle that outlived its collection (a server restarted on a new folder)."""
-    from chromadb.errors import NotFoundError
-
-    return isinstance(error, NotFoundError) or "does not exist" in str(error).lower()
