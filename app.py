@@ -1,6 +1,7 @@
 """The web app's entry point: `python app.py [--host H] [--port P]` (= `news-assistant serve`).
 
-For several worker processes: `uvicorn --factory app:create --workers 4` (one engine each)."""
+For several worker processes (one engine each), with the connection limits of the settings:
+`uvicorn --factory app:create --http serving.server:GuardedHttpProtocol --workers 4`."""
 
 from __future__ import annotations
 

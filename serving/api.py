@@ -2,234 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from assistant.answer import Answer, StreamEvent
 from assistant.engine import Engine
-from assistant.llm import LLMError
-from assistant.retrieve import Filters
-from index.errors import ConfigError, NewsAssistantError, StoreUnavailableError
+from index.errors import NewsAssistantError, StoreUnavailableError
 from serving.config import AppSettings, app_settings
+from serving.errors import Unauthorized, error_response, install_error_handlers
 from serving.inputs import (
-    MAX_K,
     MAX_QUESTION,
     MAX_TURN,
-    MAX_TURNS,
-    MIN_K,
     STATIC_DIR,
-    parse_filters,
+    answer_json,
+    citation_json,
+    passage_json,
 )
-
-log = logging.getLogger(__name__)
-
-MODEL_ID = "news-assistant"
-
-
-class Turn(BaseModel):
-    """One earlier message of the conversation."""
-
-    role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN)
-
-
-class FilterFields(BaseModel):
-    """Restrict the articles searched: an inclusive date range and outlet names."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    date_from: date | None = Field(None, description="Only articles on or after (YYYY-MM-DD).")
-    date_to: date | None = Field(None, description="Only articles on or before (YYYY-MM-DD).")
-    outlets: list[str] = Field(default_factory=list, max_length=100)
-
-    def filters(self) -> Filters | None:
-        return parse_filters(self.date_from, self.date_to, self.outlets)
-
-
-class SearchRequest(FilterFields):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION)
-    k: int | None = Field(
-        None, ge=MIN_K, le=MAX_K, description="How many passages (default: top_k)."
-    )
-
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question is empty")
-        return value
-
-
-class AskRequest(SearchRequest):
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
-    use_llm: bool | None = Field(None, description="Force (true) or skip (false) the LLM.")
-
-
-class PassageOut(BaseModel):
-    chunk_id: str
-    article_id: str
-    text: str
-    title: str
-    source: str
-    published: str
-    url: str
-    author: str
-    start: int
-    end: int
-    score: float
-    signals: dict[str, float]
-
-
-class CitationOut(BaseModel):
-    number: int
-    article_id: str
-    chunk_id: str
-    title: str
-    source: str
-    published: str
-    url: str
-    author: str
-    quote: str
-    quote_start: int
-    quote_end: int
-    passage: str
-    passage_start: int
-    passage_end: int
-    passage_spans: list[list[int]] = Field(
-        description="The article ranges the passage is made of, joined by a blank line."
-    )
-    quote_offset: int = Field(description="Where the quote starts in `passage`.")
-
-
-class AskResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    question: str
-    standalone_question: str
-    answer: str
-    refused: bool
-    mode: str
-    citations: list[CitationOut]
-    passages: list[PassageOut]
-    timings: dict[str, float]
-    evidence_score: float = 0.0
-    notes: list[str] = Field(default_factory=list)
-
-
-class SearchResponse(BaseModel):
-    question: str
-    passages: list[PassageOut]
-    timings: dict[str, float]
-
-
-class HealthResponse(BaseModel):
-    status: Literal["ok", "unavailable"]
-    articles: int
-    chunks: int
-    outlets: int
-    mode: str
-    message: str = ""
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
-        return self.content or ""
-
-
-class ChatCompletionRequest(BaseModel):
-    """The OpenAI chat request; sampling fields are accepted and ignored."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str = MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS + 1)
-    stream: bool = False
-    k: int | None = Field(None, ge=MIN_K, le=MAX_K)
-    filters: FilterFields | None = None
-    use_llm: bool | None = None
-
-
-def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
-    """Errors in the shape OpenAI clients read: {"error": {"message", "type"}}."""
-    return JSONResponse({"error": {"message": message, "type": kind, **extra}}, status)
-
-
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else str(item.get("msg")))
-    return "; ".join(parts) or "invalid request"
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return _error(422, "invalid_request_error", _validation_message(error))
-
-    @app.exception_handler(StoreUnavailableError)
-    async def _store(request: Request, error: StoreUnavailableError) -> JSONResponse:
-        return _error(503, "store_unavailable", str(error))
-
-    @app.exception_handler(LLMError)
-    async def _llm(request: Request, error: LLMError) -> JSONResponse:
-        return _error(502, "llm_error", str(error))
-
-    @app.exception_handler(ConfigError)
-    async def _config(request: Request, error: ConfigError) -> JSONResponse:
-        # Raised per request when it asks for what is not set up, e.g. use_llm without an LLM.
-        return _error(400, "config_error", str(error))
-
-    @app.exception_handler(NewsAssistantError)
-    async def _other(request: Request, error: NewsAssistantError) -> JSONResponse:
-        return _error(400, "news_assistant_error", str(error))
-
-    @app.exception_handler(_Unauthorized)
-    async def _unauthorized(request: Request, error: _Unauthorized) -> JSONResponse:
-        response = _error(401, "unauthorized", "send the API token as 'Authorization: Bearer …'")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-
-class _Unauthorized(Exception):
-    pass
+from serving.middleware import (
+    CORS_METHODS,
+    BodyLimit,
+    CrashAsJson,
+    FramePolicy,
+    MethodRules,
+    OriginPolicy,
+    bearer_matches,
+)
+from serving.schemas import (
+    MODEL_ID,
+    AskRequest,
+    AskResponse,
+    ChatCompletionRequest,
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+    Turn,
+)
 
 
 def _token_check(settings: AppSettings) -> Any:
     """A dependency that asks for `Authorization: Bearer <api_token>` when one is configured."""
 
-    def check(request: Request) -> None:
-        if not settings.api_token:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            given.strip().encode(), settings.api_token.encode()
+    # async, as are the other dependencies: a sync one waits for a thread of the pool that
+    # searches share, and a stuck store could hold them all.
+    async def check(request: Request) -> None:
+        if settings.api_token and not bearer_matches(
+            request.headers.get("authorization"), settings.api_token
         ):
-            raise _Unauthorized
+            raise Unauthorized
 
     return check
 
@@ -298,7 +129,7 @@ def _chat_completion(ids: _ChatIds, answer: Answer) -> dict[str, Any]:
             }
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "citations": [c.as_dict() for c in answer.citations],
+        "citations": [citation_json(c) for c in answer.citations],
         "refused": answer.refused,
         "mode": answer.mode,
     }
@@ -313,7 +144,7 @@ def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> 
                 yield _sse(ids.chunk({"content": event.text}, None))
             elif event.kind == "answer" and event.answer is not None:
                 final = ids.chunk({}, "stop")
-                final["citations"] = [c.as_dict() for c in event.answer.citations]
+                final["citations"] = [citation_json(c) for c in event.answer.citations]
                 final["refused"] = event.answer.refused
                 final["mode"] = event.answer.mode
                 yield _sse(final)
@@ -323,7 +154,7 @@ def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> 
     yield _sse("[DONE]")
 
 
-def request_engine(request: Request) -> Engine:
+async def request_engine(request: Request) -> Engine:
     """The engine the router serving this request was built over (see `build_router`)."""
     engine: Engine = request.state.engine
     return engine
@@ -342,7 +173,7 @@ def search(request: SearchRequest, engine: EngineDep) -> dict[str, Any]:
     passages = engine.search(request.question, k=request.k, filters=request.filters())
     return {
         "question": request.question,
-        "passages": [p.as_dict() for p in passages],
+        "passages": [passage_json(p) for p in passages],
         "timings": {"total": round(time.perf_counter() - started, 4)},
     }
 
@@ -357,20 +188,22 @@ def ask(request: AskRequest, engine: EngineDep) -> dict[str, Any]:
         k=request.k,
         use_llm=request.use_llm,
     )
-    return answer.as_dict()
+    return answer_json(answer)
 
 
-@_routes.get("/api/health", response_model=HealthResponse, tags=["api"])
-def health(engine: EngineDep) -> JSONResponse:
-    """Whether the store answers, what it holds, and how answers are written."""
+# Health checks run on threads of their own, under a time bound: never queued behind searches
+# that hold the shared pool, never hung on a stuck store.
+HEALTH_SECONDS = 5.0
+_health_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+def _health_report(engine: Engine) -> tuple[int, HealthResponse]:
     mode = engine.mode
     try:
-        summary = engine.corpus_summary()
+        engine.store.ping()  # a heartbeat, seconds at most; at once while the breaker is open
+        summary = engine.corpus_summary()  # made again only when the corpus changed
     except StoreUnavailableError as error:
-        body = HealthResponse(
-            status="unavailable", articles=0, chunks=0, outlets=0, mode=mode, message=str(error)
-        )
-        return JSONResponse(body.model_dump(), 503)
+        return 503, _unavailable(engine, mode, str(error))
     body = HealthResponse(
         status="ok",
         articles=summary.articles,
@@ -378,11 +211,39 @@ def health(engine: EngineDep) -> JSONResponse:
         outlets=len(summary.outlets),
         mode=mode,
     )
-    return JSONResponse(body.model_dump())
+    return 200, body
+
+
+def _unavailable(engine: Engine, mode: str, message: str) -> HealthResponse:
+    """Status "unavailable", with the corpus as it was when the store last answered."""
+    known = engine.index.last_summary
+    return HealthResponse(
+        status="unavailable",
+        articles=known.articles if known else 0,
+        chunks=known.chunks if known else 0,
+        outlets=len(known.outlets) if known else 0,
+        mode=mode,
+        message=message,
+    )
+
+
+@_routes.get("/api/health", response_model=HealthResponse, tags=["api"])
+async def health(engine: EngineDep) -> JSONResponse:
+    """Whether the store answers, what it holds, and how answers are written; within seconds."""
+    work = asyncio.get_running_loop().run_in_executor(_health_threads, _health_report, engine)
+    try:
+        status, body = await asyncio.wait_for(work, HEALTH_SECONDS)
+    except TimeoutError:
+        message = (
+            f"Chroma did not answer within {HEALTH_SECONDS:g} s; check that it is running "
+            "and not stuck"
+        )
+        status, body = 503, _unavailable(engine, engine.mode, message)
+    return JSONResponse(body.model_dump(), status)
 
 
 @_routes.get("/v1/models", tags=["openai"])
-def models() -> dict[str, Any]:
+async def models() -> dict[str, Any]:
     """The one model this server offers, for OpenAI clients."""
     return {
         "object": "list",
@@ -398,7 +259,7 @@ def chat_completions(
     try:
         question, history = _chat_question(request)
     except ValueError as error:
-        return _error(422, "invalid_request_error", str(error))
+        return error_response(422, "invalid_request_error", str(error))
     ids = _ChatIds(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), request.model or MODEL_ID)
     kwargs: dict[str, Any] = {
         "history": history,
@@ -415,7 +276,7 @@ def chat_completions(
 def _engine_binder(engine: Engine) -> Any:
     """A dependency that hands `engine` to the handlers of this request (`request_engine`)."""
 
-    def bind(request: Request) -> None:
+    async def bind(request: Request) -> None:
         request.state.engine = engine
 
     return bind
@@ -465,100 +326,43 @@ def _offline_docs(app: FastAPI) -> str:
     )
 
 
-class FramePolicy:
-    """Pages may be framed only by this app and the allowed origins (CSP frame-ancestors)."""
-
-    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
-        self.app = app
-        self.policy = "frame-ancestors " + " ".join(["'self'", *origins])
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_policy(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).setdefault("Content-Security-Policy", self.policy)
-            await send(message)
-
-        await self.app(scope, receive, send_with_policy)
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, before anything parses them."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if int(declared or b"0") > self.limit:
-            await self._refuse(send)
-            return
-        # Read the whole body first (it is small, or refused), then hand it on.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.limit:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, send: Send) -> None:
-        response = _error(413, "request_too_large", f"request body over {self.limit} bytes")
-        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-
 # The app's own pages and scripts, open to all (no token): docs, the embed widget, Gradio's loader.
 _pages = APIRouter(include_in_schema=False)
 
 
+# async and from memory, like the metadata routes: a FileResponse, or a sync route, waits for a
+# thread of the pool that searches share, and a stuck store could hold them all.
+
+
 @_pages.get("/docs")
-def docs(request: Request) -> HTMLResponse:
+async def docs(request: Request) -> HTMLResponse:
     return HTMLResponse(_offline_docs(request.app))
 
 
 @_pages.get("/widget.js")
-def widget() -> FileResponse:
-    return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript")
+async def widget() -> Response:
+    return Response(_static(STATIC_DIR / "widget.js"), media_type="text/javascript")
 
 
 @_pages.get("/embed-example.html")
-def embed_example() -> FileResponse:
-    return FileResponse(STATIC_DIR / "embed-example.html", media_type="text/html")
+async def embed_example() -> Response:
+    return Response(_static(STATIC_DIR / "embed-example.html"), media_type="text/html")
 
 
 @_pages.get("/gradio.js")
-def gradio_web_component() -> FileResponse:
+async def gradio_web_component() -> Response:
     import gradio
 
     # The package's loader for the <gradio-app> element; it imports ./assets/index-*.js,
     # which Gradio serves from /assets/ of this same app.
     path = Path(gradio.__file__).parent / "templates" / "frontend" / "gradio.js"
-    return FileResponse(path, media_type="text/javascript")
+    return Response(_static(path), media_type="text/javascript")
+
+
+@cache
+def _static(path: Path) -> bytes:
+    """A small file the app ships, read once."""
+    return path.read_bytes()
 
 
 def create_api(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
@@ -573,18 +377,25 @@ def create_api(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         docs_url=None,  # FastAPI's Swagger UI comes from a CDN; /docs is served below instead
         redoc_url=None,
     )
+    # Innermost (added first): CORS answers preflight OPTIONS before MethodRules would refuse
+    # them, and a crash turns into a JSON 500 that the outer middlewares still see.
+    app.add_middleware(CrashAsJson)
+    app.add_middleware(MethodRules, routes=lambda: app.router.routes)
     # Gradio adds its own permissive CORS unless the parent app has a CORSMiddleware; with an
     # empty allow-list this one sends no CORS headers, so only same-origin pages get answers.
+    # It answers the listed origins only (with credentials); OriginPolicy answers the rest.
+    listed = [origin for origin in settings.cors_origins if origin != "*"]
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_origins=listed,
+        allow_methods=list(CORS_METHODS),
         allow_headers=["*"],  # Gradio's client sends headers of its own (x-gradio-*)
         allow_credentials=True,
     )
-    app.add_middleware(FramePolicy, origins=list(settings.cors_origins))
+    app.add_middleware(OriginPolicy, origins=list(settings.cors_origins))
+    app.add_middleware(FramePolicy, origins=listed)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     app.include_router(build_router(engine, settings))
     app.include_router(_pages)
     return app

@@ -420,10 +420,15 @@ def demo(engine: Engine, quiet: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
 @click.option("--no-demo", is_flag=True, help="Do not build the demo index into an empty store.")
+@click.option(
+    "--api-only",
+    is_flag=True,
+    help="Serve only the HTTP API (/api, /v1, /docs, /widget.js), no web UI (serve_ui=false).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
 @errors_to_messages
-def serve(engine: Engine, host: str, port: int, no_demo: bool, quiet: bool) -> None:
+def serve(engine: Engine, host: str, port: int, no_demo: bool, api_only: bool, quiet: bool) -> None:
     """Serve the web app: chat UI at /, JSON API at /api, OpenAI-compatible API at /v1.
 
     On first start an empty store gets the demo corpus (unless --no-demo or demo_on_empty=false)."""
@@ -432,6 +437,8 @@ def serve(engine: Engine, host: str, port: int, no_demo: bool, quiet: bool) -> N
     settings = app_settings(engine.settings)
     if no_demo:
         settings = settings.with_changes(demo_on_empty=False)
+    if api_only:
+        settings = settings.with_changes(serve_ui=False)
     run_server(settings, host=host, port=port, progress=not quiet)
 
 

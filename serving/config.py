@@ -4,8 +4,9 @@ object users configure: `AppSettings`, read from `NEWS_ASSISTANT_*` variables an
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -26,16 +27,73 @@ class AppSettings(Settings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Other sites' origins allowed to call the API and frame the app; "
+        '"*": any site may call the API, without cookies, and frame nothing; '
         "empty: same origin only.",
     )
     api_token: str | None = Field(
-        None, repr=False, description="Bearer token required on /api and /v1; unset: open."
+        None,
+        repr=False,
+        description="Bearer token required on /api, /v1 and /gradio_api (where the UI login "
+        "also serves); needs ui_auth or serve_ui = false. Unset: open.",
     )
     ui_auth: str | None = Field(
         None,
         repr=False,
         description="'user:password' login for the web UI and its Gradio endpoints.",
     )
+    serve_ui: bool = Field(
+        True, description="Serve the web UI at /; false: only /api, /v1, /docs and /widget.js."
+    )
+    # Connection limits, applied by serving.server's HTTP protocol (docs/operations.md).
+    header_timeout: float = Field(
+        10.0, gt=0, le=600, description="Seconds a client has to send a request's head; then 408."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a request's body has after its head; then 408."
+    )
+    send_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds a reply may sit unread by the client; then cut."
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, le=600, description="Seconds an idle connection is kept open between requests."
+    )
+    max_connections: int = Field(
+        500, ge=1, description="Connections served at once; requests on more get 503."
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if problem := origin_problem(origin):
+                raise ValueError(problem)
+        return origins
+
+
+def origin_problem(origin: str) -> str | None:
+    """Why `origin` cannot be in `cors_origins`, or None when it can."""
+    if origin == "*":
+        return None
+    if origin.strip().lower() == "null":
+        # Sandboxed frames and local files send "null": any site can make a request carry it.
+        return (
+            "cors_origins: 'null' is the origin of sandboxed frames and local files, which any "
+            "site can produce; list the embedding site's origin, e.g. 'https://blog.example.org'"
+        )
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        return (
+            f"cors_origins: {origin!r} is not an origin; write scheme://host[:port] with no path "
+            "or trailing slash, e.g. 'https://blog.example.org', or '*'"
+        )
+    return None
 
 
 def app_settings(settings: Settings) -> AppSettings:

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import gradio as gr
 from fastapi import FastAPI
+from gradio.routes import App as GradioApp
+from starlette.routing import Mount
 
-from assistant.answer import Answer, Citation, format_date
 from assistant.engine import Engine
-from assistant.excerpts import RUN_SEPARATOR
-from assistant.retrieve import Passage
 from index.errors import ConfigError, NewsAssistantError
 from serving.api import create_api
-from serving.config import AppSettings, app_settings
-from serving.inputs import MAX_QUESTION, STATIC_DIR, clip_question, parse_filters
+from serving.config import AppSettings, app_settings, origin_problem
+from serving.inputs import (
+    MAX_QUESTION,
+    STATIC_DIR,
+    answer_json,
+    checked_k,
+    checked_question,
+    clip_question,
+    parse_filters,
+    passage_json,
+    user_errors,
+)
+from serving.middleware import GradioGuard
+from serving.render import ChatTurn, SearchHits, esc, render_chat, render_sources
 
 log = logging.getLogger(__name__)
 
@@ -32,253 +39,10 @@ DEMO_QUESTIONS = (  # (question, a word the corpus must contain for it to be off
     ("What did the White House say about free COVID-19 tests?", "COVID"),
 )
 MAX_EXAMPLES = 4
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 # Clicks inside the chat: [n] opens its source card; "Copy" puts the answer on the clipboard.
 CHAT_JS = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
 APP_CSS = (STATIC_DIR / "app.css").read_text(encoding="utf-8")
-
-
-@dataclass
-class ChatTurn:
-    """One question in the browser and what came back for it so far."""
-
-    question: str
-    text: str = ""
-    answer: Answer | None = None
-    error: str = ""
-
-
-@dataclass
-class SearchHits:
-    question: str
-    passages: list[Passage] = field(default_factory=list)
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _safe_url(url: str) -> str | None:
-    """Only http(s) links are clickable; anything else (javascript:, data:) stays text."""
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def _paragraphs(escaped: str) -> str:
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", escaped) if b.strip()]
-    return "".join(f"<p>{b.replace(chr(10), '<br>')}</p>" for b in blocks)
-
-
-def card_id(turn: int, number: int) -> str:
-    return f"na-src-{turn}-{number}"
-
-
-def render_answer_text(text: str, *, turn: int, numbers: Sequence[int]) -> str:
-    """Escaped answer text whose [n] markers link to their source cards."""
-    known = set(numbers)
-
-    def link(match: re.Match[str]) -> str:
-        n = int(match.group(1))
-        if n not in known:
-            return match.group(0)
-        target = card_id(turn, n)
-        return (
-            f'<a class="na-cite" href="#{target}" data-card="{target}" '
-            f'title="Show source {n}">[{n}]</a>'
-        )
-
-    return _paragraphs(_MARKER.sub(link, _esc(text)))
-
-
-def copy_text(answer: Answer) -> str:
-    """The answer with its citations as plain text, for the clipboard."""
-    lines = [answer.text.strip()]
-    if answer.citations:
-        lines += ["", "Sources:"]
-        for c in answer.citations:
-            p = c.passage
-            where = ", ".join(x for x in (p.source, p.published) if x)
-            lines.append(f"[{c.number}] {p.title}" + (f" — {where}" if where else ""))
-            if p.url:
-                lines.append(f"    {p.url}")
-            if c.quote:
-                lines.append(f"    “{' '.join(c.quote.split())}”")
-    return "\n".join(lines)
-
-
-def render_chat(turns: Sequence[ChatTurn]) -> str:
-    if not turns:
-        return (
-            '<div class="na-chat na-empty"><p>Ask a question about the news. Every claim in '
-            "the answer comes with a numbered source you can open and check.</p></div>"
-        )
-    parts = ['<div class="na-chat">']
-    for index, turn in enumerate(turns):
-        parts.append(
-            f'<div class="na-msg na-user"><div class="na-bubble">{_esc(turn.question)}</div></div>'
-        )
-        parts.append(_render_reply(index, turn))
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _render_reply(index: int, turn: ChatTurn) -> str:
-    classes = "na-msg na-bot"
-    if turn.error:
-        body = f'<p class="na-error">{_esc(turn.error)}</p>'
-        return f'<div class="{classes} na-failed"><div class="na-bubble">{body}</div></div>'
-    answer = turn.answer
-    if answer is None:
-        text = render_answer_text(turn.text, turn=index, numbers=()) if turn.text else ""
-        body = text or '<p class="na-wait">Searching the articles…</p>'
-        return f'<div class="{classes} na-streaming"><div class="na-bubble">{body}</div></div>'
-    numbers = [c.number for c in answer.citations]
-    body = render_answer_text(answer.text, turn=index, numbers=numbers)
-    if answer.refused:
-        classes += " na-refused"
-    foot = (
-        f'<div class="na-foot"><span class="na-mode" title="How this answer was written">'
-        f"{_esc(answer.mode)}</span>"
-        f'<button type="button" class="na-copy" data-copy="{_esc(copy_text(answer))}">'
-        "Copy answer</button></div>"
-    )
-    bubble = f'<div class="na-bubble">{body}{foot}</div>'
-    return f'<div class="{classes}" data-turn="{index}">{bubble}</div>'
-
-
-# Where an excerpt skips part of the article: kept the separator's length so offsets hold.
-_GAP = "\ue000" * len(RUN_SEPARATOR)
-_GAP_HTML = '<span class="na-gap" title="Part of the article is left out here"> […] </span>'
-
-
-def _gaps_marked(passage: Passage) -> str:
-    if not passage.spans:
-        return passage.text
-    text = passage.text
-    for a, b, at in passage.runs()[:-1]:
-        gap = at + b - a
-        text = text[:gap] + _GAP + text[gap + len(_GAP) :]
-    return text
-
-
-def _highlighted(passage: str, quote: str, start: int | None) -> str:
-    """The passage, escaped, with the quote marked where it sits."""
-    if quote:
-        at = start if start is not None and passage[start : start + len(quote)] == quote else -1
-        if at < 0:
-            at = passage.find(quote)
-        if at >= 0:
-            return (
-                _esc(passage[:at])
-                + f'<mark class="na-quote">{_esc(quote)}</mark>'
-                + _esc(passage[at + len(quote) :])
-            )
-        return f'<mark class="na-quote">{_esc(quote)}</mark><br><br>{_esc(passage)}'
-    return _esc(passage)
-
-
-def render_card(
-    *, ident: str, label: str, passage: Passage, quote: str, quote_at: int | None, open_: bool
-) -> str:
-    meta = " · ".join(
-        x
-        for x in (
-            f'<span class="na-outlet">{_esc(passage.source)}</span>' if passage.source else "",
-            (
-                f'<time datetime="{_esc(passage.published)}">'
-                f"{_esc(format_date(passage.published))}</time>"
-            )
-            if passage.published
-            else "",
-            _esc(passage.author) if passage.author else "",
-        )
-        if x
-    )
-    url = _safe_url(passage.url)
-    if url:
-        host = urlsplit(url).netloc
-        link = (
-            f'<a class="na-link" href="{_esc(url)}" target="_blank" rel="noopener noreferrer">'
-            f"Read the original at {_esc(host)} ↗</a>"
-        )
-    elif passage.url:
-        link = f'<span class="na-link">{_esc(passage.url)}</span>'
-    else:
-        link = ""
-    body = (
-        _highlighted(_gaps_marked(passage), quote, quote_at)
-        .replace(_GAP, _GAP_HTML)
-        .replace("\n", "<br>")
-    )
-    return (
-        f'<details class="na-card" id="{ident}"{" open" if open_ else ""}>'
-        f'<summary><span class="na-num">{_esc(label)}</span> '
-        f'<span class="na-title">{_esc(passage.title or "(untitled)")}</span></summary>'
-        f'<div class="na-meta">{meta}</div><p class="na-passage">{body}</p>{link}</details>'
-    )
-
-
-def _citation_card(turn: int, citation: Citation, *, open_: bool) -> str:
-    p = citation.passage
-    offset = citation.passage_offset
-    return render_card(
-        ident=card_id(turn, citation.number),
-        label=f"[{citation.number}]",
-        passage=p,
-        quote=citation.quote,
-        quote_at=offset if 0 <= offset <= len(p.text) else None,
-        open_=open_,
-    )
-
-
-def render_sources(turns: Sequence[ChatTurn], hits: SearchHits | None = None) -> str:
-    """Source cards: the newest answer's open, earlier answers' folded; or search hits."""
-    parts = ['<div class="na-sources">']
-    if hits is not None:
-        parts.append(
-            f'<h3 class="na-group">Passages for “{_esc(hits.question)}”</h3>'
-            if hits.passages
-            else f'<p class="na-none">No passages found for “{_esc(hits.question)}”.</p>'
-        )
-        for rank, p in enumerate(hits.passages, start=1):
-            parts.append(
-                render_card(
-                    ident=f"na-hit-{rank}",
-                    label=f"{rank}.",
-                    passage=p,
-                    quote="",
-                    quote_at=None,
-                    open_=rank <= 3,
-                )
-            )
-    answered = [(i, t) for i, t in enumerate(turns) if t.answer is not None]
-    for position, (index, turn) in enumerate(reversed(answered)):
-        assert turn.answer is not None
-        if position == 0 and turn.answer.refused:
-            closest = turn.answer.closest_articles()
-            if closest:
-                parts.append('<h3 class="na-group">No answer; the closest articles</h3>')
-            parts += [
-                render_card(
-                    ident=f"na-near-{rank}",
-                    label="•",
-                    passage=p,
-                    quote="",
-                    quote_at=None,
-                    open_=False,
-                )
-                for rank, p in enumerate(closest, start=1)
-            ]
-        if not turn.answer.citations:
-            continue
-        label = "Sources" if position == 0 else "Earlier"
-        parts.append(f'<h3 class="na-group">{label}: “{_esc(turn.question)}”</h3>')
-        parts += [_citation_card(index, c, open_=position == 0) for c in turn.answer.citations]
-    if len(parts) == 1:
-        parts.append('<p class="na-none">Sources of the answer appear here.</p>')
-    parts.append("</div>")
-    return "".join(parts)
 
 
 def example_questions(titles: Sequence[tuple[str, str]], texts: Sequence[str]) -> list[str]:
@@ -302,17 +66,17 @@ def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], l
         summary = engine.corpus_summary()
         texts = engine.index.chunk_texts() if examples else []
     except NewsAssistantError as error:
-        return f'<p class="na-error">{_esc(str(error))}</p>', [], []
+        return f'<p class="na-error">{esc(str(error))}</p>', [], []
     mode = engine.mode
     span = (
-        f", {_esc(summary.first_date)} to {_esc(summary.last_date)}"
+        f", {esc(summary.first_date)} to {esc(summary.last_date)}"
         if summary.first_date and summary.last_date
         else ""
     )
     mode_text = (
         "extractive: sentences quoted from the articles"
         if mode == "extractive"
-        else f"written by {_esc(mode.removeprefix('llm:'))}, with checked citations"
+        else f"written by {esc(mode.removeprefix('llm:'))}, with checked citations"
     )
     line = (
         f'<div class="na-header"><h1>News Assistant</h1><p>{_count(summary.articles, "article")} '
@@ -381,7 +145,7 @@ class PageHandlers:
             filters = parse_filters(date_from, date_to, chosen)
             passages = self.engine.search(question, filters=filters)
         except (NewsAssistantError, ValueError) as error:
-            return f'<div class="na-sources"><p class="na-error">{_esc(str(error))}</p></div>'
+            return f'<div class="na-sources"><p class="na-error">{esc(str(error))}</p></div>'
         return render_sources(turns, SearchHits(question, passages))
 
     def refresh(self) -> tuple[str, Any]:
@@ -401,8 +165,11 @@ class PageHandlers:
         k: int = 0,
     ) -> dict[str, Any]:
         """An answer with citations (the JSON of POST /api/ask)."""
-        filters = parse_filters(date_from, date_to, outlets)
-        return self.engine.ask(clip_question(question), filters=filters, k=k or None).as_dict()
+        # The bounds of POST /api/ask, refused rather than clamped; errors as short messages.
+        with user_errors(gr.Error, "answering", print_exception=False):
+            question, k_ = checked_question(question), checked_k(k)
+            filters = parse_filters(date_from, date_to, outlets)
+            return answer_json(self.engine.ask(question, filters=filters, k=k_))
 
     def api_search(
         self,
@@ -413,9 +180,10 @@ class PageHandlers:
         k: int = 0,
     ) -> list[dict[str, Any]]:
         """Passages that best match the question (the JSON of POST /api/search)."""
-        filters = parse_filters(date_from, date_to, outlets)
-        passages = self.engine.search(clip_question(question), k=k or None, filters=filters)
-        return [p.as_dict() for p in passages]
+        with user_errors(gr.Error, "searching", print_exception=False):
+            question, k_ = checked_question(question), checked_k(k)
+            filters = parse_filters(date_from, date_to, outlets)
+            return [passage_json(p) for p in self.engine.search(question, k=k_, filters=filters)]
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -450,8 +218,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 with gr.Row():
                     search = gr.Button("Search passages only", size="sm", elem_id="na-search")
                     clear_button = gr.Button("Clear conversation", size="sm", elem_id="na-clear")
+                chips = None
                 if examples:
-                    gr.Examples(
+                    chips = gr.Examples(
                         examples=[[q] for q in examples],
                         inputs=[question],
                         label="Try asking",
@@ -477,7 +246,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 )
         inputs = [question, turns, date_from, date_to, chosen]
         outputs = [chat, sources, turns, question]
-        for trigger in (ask.click, question.submit):
+        triggers = [ask.click, question.submit]
+        if chips is not None:
+            # A chip asks at once: it fills the box, then the same answer runs as for "Ask".
+            triggers.append(chips.load_input_event.then)
+        for trigger in triggers:
             trigger(
                 handlers.respond,
                 [*inputs, use_llm],
@@ -502,6 +275,31 @@ def _auth(settings: AppSettings) -> tuple[str, str] | None:
     return user, password
 
 
+API_TOKEN_WITHOUT_LOGIN = (
+    "api_token is set but ui_auth is not: the web page cannot send the token, so its Gradio "
+    "endpoints (/gradio_api/*) would have to stay open. Set ui_auth = 'user:password' "
+    "(NEWS_ASSISTANT_UI_AUTH) to put a login on the page, or serve_ui = false "
+    "(`news-assistant serve --api-only`, NEWS_ASSISTANT_SERVE_UI=false) to serve only the HTTP API"
+)
+
+
+def check_exposure(settings: AppSettings) -> None:
+    """Refuse settings that would leave a route to the engine open, saying what to set instead."""
+    _auth(settings)
+    for origin in settings.cors_origins:  # settings changed in code skip the field validator
+        if problem := origin_problem(origin):
+            raise ConfigError(problem)
+    if settings.api_token and not settings.ui_auth and settings.serve_ui:
+        raise ConfigError(API_TOKEN_WITHOUT_LOGIN)
+
+
+def _mounted_gradio(app: FastAPI) -> GradioApp:
+    for route in app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, GradioApp):
+            return route.app
+    raise RuntimeError("no Gradio app is mounted on this app")
+
+
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Liberation Sans", "sans-serif"]
 SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 
@@ -512,14 +310,18 @@ def theme() -> gr.themes.Base:
 
 
 def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
-    """The HTTP API with the Gradio UI mounted at /, sharing one engine.
+    """The HTTP API with the Gradio UI mounted at / (unless `serve_ui` is off), sharing one
+    engine; settings that would leave the engine open raise `ConfigError` (`check_exposure`).
 
     `settings` (default: the engine's) gives the serving knobs: CORS, token, login, queue."""
     settings = settings or app_settings(engine.settings)
+    check_exposure(settings)
     app = create_api(engine, settings)
+    if not settings.serve_ui:
+        return app
     blocks = build_ui(engine)
     blocks.queue(default_concurrency_limit=settings.concurrency)
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -533,6 +335,10 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         theme=theme(),
         css=APP_CSS,
     )
+    if settings.ui_auth or settings.api_token:
+        gradio_app = _mounted_gradio(app)
+        gradio_app.add_middleware(GradioGuard, gradio_app=gradio_app, api_token=settings.api_token)
+    return app
 
 
 def prepare(engine: Engine, *, progress: bool = True) -> None:
@@ -551,11 +357,13 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
 def serve(
     settings: AppSettings, *, host: str = "127.0.0.1", port: int = 7860, progress: bool = True
 ) -> None:
-    """Prepare one engine for the process and serve the app until interrupted."""
-    import uvicorn
+    """Prepare one engine for the process and serve the app until interrupted, with the
+    connection limits of `settings` (serving.server)."""
+    from serving.server import run_app
 
+    check_exposure(settings)  # before the model and the store load
     engine = Engine(settings)
     prepare(engine, progress=progress)
     app = create_app(engine)
     print(f"News Assistant on http://{host}:{port}  (API docs: /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run_app(app, settings, host=host, port=port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from assistant.engine import Engine
+from assistant.excerpts import RUN_SEPARATOR
+from assistant.retrieve import Passage
 from tests.conftest import XSS_QUESTION, LiveServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -94,7 +98,7 @@ def ask_in_ui(root: Any, question: str) -> None:
     root.locator("#na-ask").click()
 
 
-def test_ui_streams_the_demo_answer_and_opens_its_source(
+def test_a_chip_asks_at_once_and_the_answer_streams_and_opens_its_source(
     visit: Visit, web_server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
@@ -105,8 +109,6 @@ def test_ui_streams_the_demo_answer_and_opens_its_source(
     first_example = page.locator("#na-examples button").first
     expect(first_example).to_have_text(DEMO_QUESTION)
     assert "extractive" in page.locator("#na-mode").inner_text()
-    first_example.click()
-    expect(page.locator("#na-question textarea")).to_have_value(DEMO_QUESTION)
     # The reply is shown while it is made, then replaced by the answer with linked markers.
     # The streaming state can be brief, so a DOM observer records whether it ever appeared.
     page.evaluate(
@@ -117,9 +119,10 @@ def test_ui_streams_the_demo_answer_and_opens_its_source(
             }).observe(document.body, {subtree: true, childList: true, attributes: true});
         }"""
     )
-    page.locator("#na-ask").click()
+    first_example.click()  # and nothing else: the chip asks
     cite = page.locator("#na-chat a.na-cite", has_text="[1]").first
     cite.wait_for(timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#na-chat .na-user")).to_have_text([DEMO_QUESTION])
     assert page.evaluate("window.__sawStreaming") is True
     assert page.locator("#na-chat .na-streaming").count() == 0
     answer = page.locator("#na-chat .na-bot .na-bubble p").first.inner_text()
@@ -147,6 +150,84 @@ def test_ui_streams_the_demo_answer_and_opens_its_source(
     page.locator("#na-chat .na-empty").wait_for()
     visit.assert_stayed_local()
     assert visit.errors == []
+
+
+def test_a_citation_scrolls_its_passage_box_to_the_quote(
+    visit: Visit, web_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = visit.page
+    # A narrow sources column, so a quote halfway down a passage sits below the box's fold.
+    page.set_viewport_size({"width": 900, "height": 800})
+    page.goto(web_server.url)
+    ask_in_ui(page, DEMO_QUESTION)
+    page.locator("#na-chat a.na-cite").first.wait_for(timeout=ANSWER_TIMEOUT)
+    below_fold = page.evaluate(
+        """() => [...document.querySelectorAll('#na-sources details.na-card')].filter(card => {
+            const box = card.querySelector('.na-passage');
+            const mark = box && box.querySelector('mark.na-quote');
+            return mark && mark.getBoundingClientRect().top >= box.getBoundingClientRect().bottom;
+        }).map(card => card.id)"""
+    )
+    assert below_fold, "no quote starts below its passage box's fold; the test would prove nothing"
+    card = page.locator(f"#{below_fold[0]}")
+    card.evaluate("card => { card.open = false; }")
+
+    page.locator(f"#na-chat a.na-cite[data-card='{below_fold[0]}']").first.click()
+    expect(card).to_be_in_viewport()
+    assert card.evaluate("card => card.open") is True
+    seen = card.evaluate(
+        """card => {
+            const box = card.querySelector('.na-passage');
+            const top = box.getBoundingClientRect().top + box.clientTop;
+            const bottom = top + box.clientHeight;
+            return {
+                scrolled: box.scrollTop,
+                visible: [...box.querySelectorAll('mark.na-quote')].every(mark => {
+                    const r = mark.getBoundingClientRect();
+                    return r.height > 0 && r.top >= top - 1 && r.bottom <= bottom + 1;
+                }),
+            };
+        }"""
+    )
+    assert seen["scrolled"] > 0 and seen["visible"] is True, seen
+
+
+def expected_paragraphs(passage: Passage) -> list[str]:
+    """What a card shows of `passage`: its paragraphs as flowing text, a skipped part as […]."""
+    gap = "\0" * len(RUN_SEPARATOR)
+    text = passage.text
+    for a, b, at in passage.runs()[:-1] if passage.spans else ():
+        text = text[: at + b - a] + gap + text[at + b - a + len(gap) :]
+    blocks = re.split(r"\n\s*\n", text)
+    return [" ".join(b.replace(gap, " […] ").split()) for b in blocks if b.strip()]
+
+
+def test_source_cards_show_paragraphs_as_flowing_text(
+    visit: Visit, web_server: LiveServer, web_engine: Engine
+) -> None:
+    question = "What sanctions did the United States announce against Russia?"
+    citations = web_engine.ask(question).citations
+    paragraphs = {c.number: expected_paragraphs(c.passage) for c in citations}
+    # The sources must have what is rendered here: a line wrapped mid-paragraph, a blank line.
+    assert any(
+        "\n" in block.strip() for c in citations for block in re.split(r"\n\s*\n", c.passage.text)
+    )
+    assert any(len(shown) > 1 for shown in paragraphs.values())
+
+    page = visit.page
+    page.goto(web_server.url)
+    ask_in_ui(page, question)
+    page.locator("#na-chat a.na-cite").first.wait_for(timeout=ANSWER_TIMEOUT)
+    for number, expected in paragraphs.items():
+        passage = page.locator(f"#na-src-0-{number} .na-passage")
+        shown = passage.evaluate("box => [...box.children].map(p => [p.tagName, p.textContent])")
+        assert [tag for tag, _ in shown] == ["P"] * len(expected)
+        assert [" ".join(text.split()) for _, text in shown] == expected
+        assert all("\n" not in text for _, text in shown)
+        assert passage.locator("br").count() == 0
+        assert passage.locator("mark.na-quote").count() >= 1
 
 
 def test_hostile_article_shows_as_inert_text(visit: Visit, web_server: LiveServer) -> None:
@@ -203,19 +284,27 @@ class _PageHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def other_site(web_server: LiveServer, embed_origin: str) -> Iterator[str]:
     """The documented embedding page, served from `embed_origin` (another port, allowed)."""
-    with serve_embed_page(web_server, int(urlsplit(embed_origin).port or 0)) as url:
+    with serve_embed_page(web_server.url, int(urlsplit(embed_origin).port or 0)) as url:
         yield url
 
 
 @contextlib.contextmanager
-def serve_embed_page(web_server: LiveServer, port: int) -> Iterator[str]:
+def serve_page(page: str, port: int = 0) -> Iterator[str]:
+    """`page` at / of a second loopback server: a site on another origin than the app's."""
     server = _PageServer(("127.0.0.1", port), _PageHandler)
-    server.page = EMBED_PAGE.read_text().replace("http://127.0.0.1:7860", web_server.url).encode()
+    server.page = page.encode()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def serve_embed_page(app_url: str, port: int) -> contextlib.AbstractContextManager[str]:
+    """The documented embedding page, pointing at the app at `app_url`."""
+    return serve_page(EMBED_PAGE.read_text().replace("http://127.0.0.1:7860", app_url), port)
 
 
 def test_iframe_web_component_and_widget_work_from_another_origin(
@@ -254,17 +343,92 @@ def test_iframe_web_component_and_widget_work_from_another_origin(
     visit.assert_stayed_local()
 
 
-def test_widget_on_an_origin_not_allowed_gets_no_answer(
+def widget_error(page: Any) -> str:
+    """Ask through the page's widget; the error it shows instead of an answer."""
+    widget = page.locator("[data-news-assistant]")
+    widget.locator(".bubble").click()
+    widget.locator("input").fill(DEMO_QUESTION)
+    widget.locator("input").press("Enter")
+    error = widget.locator(".msg.bot.error")
+    error.wait_for(timeout=30_000)
+    assert widget.locator("button.cite").count() == 0
+    return str(error.inner_text())
+
+
+def not_allowed(app_url: str, page_port: int) -> str:
+    return (
+        f"Sorry: this site is not allowed to ask {app_url}: add http://127.0.0.1:{page_port} "
+        "to cors_origins in the app's settings"
+    )
+
+
+def test_widget_on_an_origin_not_allowed_says_to_add_it_to_cors_origins(
     visit: Visit, web_server: LiveServer
 ) -> None:
-    page = visit.page
-    with serve_embed_page(web_server, free_port()) as url:
-        page.goto(url)
-        widget = page.locator("[data-news-assistant]")
-        widget.locator(".bubble").click()
-        widget.locator("input").fill(DEMO_QUESTION)
-        widget.locator("input").press("Enter")
-        error = widget.locator(".msg.bot.error")
-        error.wait_for(timeout=30_000)
-        assert error.inner_text().startswith("Sorry:")
-        assert widget.locator("button.cite").count() == 0
+    port = free_port()  # not the one origin the app allows
+    with serve_embed_page(web_server.url, port) as url:
+        visit.page.goto(url)
+        assert widget_error(visit.page) == not_allowed(web_server.url, port)
+
+
+def test_widget_says_to_add_the_page_to_cors_origins_when_the_app_has_none(
+    visit: Visit, web_engine: Engine
+) -> None:
+    from serving.config import app_settings
+    from serving.web import create_app
+
+    settings = app_settings(web_engine.settings).with_changes(cors_origins=[])
+    port = free_port()
+    with (
+        LiveServer(create_app(web_engine, settings)) as app,
+        serve_embed_page(app.url, port) as url,
+    ):
+        visit.page.goto(url)
+        assert widget_error(visit.page) == not_allowed(app.url, port)
+
+
+WIDGET_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Another site</title></head>
+<body><h1>Another site</h1><script src="{app}/widget.js" defer></script></body></html>
+"""
+
+
+@pytest.mark.parametrize("trouble", ["no token", "store down"])
+def test_widget_says_what_to_fix_when_the_app_refuses(
+    visit: Visit, web_engine: Engine, embedder: Any, tmp_path: Path, trouble: str
+) -> None:
+    from serving.api import create_api
+    from serving.config import app_settings
+    from tests.conftest import make_settings
+
+    port = free_port()
+    allowed = [f"http://127.0.0.1:{port}"]
+    if trouble == "no token":
+        engine = web_engine
+        settings = app_settings(engine.settings).with_changes(
+            cors_origins=allowed, api_token="widget-test-token"
+        )
+    else:  # a Chroma server that is not there
+        down = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
+        engine = Engine(down, embedder=embedder)
+        settings = app_settings(engine.settings).with_changes(cors_origins=allowed)
+    with (
+        LiveServer(create_api(engine, settings)) as app,
+        serve_page(WIDGET_PAGE.format(app=app.url), port) as url,
+    ):
+        visit.page.goto(url)
+        message = widget_error(visit.page)
+    if trouble == "no token":
+        assert message == (
+            f"Sorry: {app.url} asks for an API token: set data-token on this widget's script "
+            "tag to the app's api_token"
+        )
+        assert "widget-test-token" not in message
+    else:
+        assert message.startswith(
+            f"Sorry: the news archive at {app.url} cannot search right now, its store is down ("
+        )
+        assert "Chroma" in message  # the app's own message, for whoever runs it
+        assert message.endswith(
+            "try again in a minute, and if it lasts, check the app's Chroma server"
+        )

@@ -212,7 +212,7 @@ def test_citations_of_an_excerpt_point_into_the_article(harbour_engine: Engine) 
 
 
 def test_a_source_card_marks_where_the_excerpt_skips_text() -> None:
-    from serving.web import render_card
+    from serving.render import render_card
 
     runs = ((0, len(SENTENCES[0])), (ARTICLE.index(SENTENCES[2]), len(ARTICLE)))
     text = RUN_SEPARATOR.join(ARTICLE[a:b] for a, b in runs)

@@ -3,6 +3,7 @@ of logs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from assistant.engine import Engine
 from index.chunking import split_sentences
-from serving.config import AppSettings
+from serving.config import AppSettings, app_settings
 
 from .conftest import REPO, TASS, LiveServer, free_port, indexed_engine
 
@@ -119,7 +121,7 @@ def test_the_generative_prompt_fences_article_text_inside_its_source_block(
 def hostile_server(hostile_engine: Engine) -> Iterator[LiveServer]:
     from serving.web import create_app
 
-    with LiveServer(create_app(hostile_engine, hostile_engine.settings)) as server:
+    with LiveServer(create_app(hostile_engine, app_settings(hostile_engine.settings))) as server:
         yield server
 
 
@@ -230,3 +232,318 @@ def test_a_failing_llm_call_does_not_leak_its_key(
     assert key not in caplog.text
     assert answer.mode == "extractive" and answer.citations  # fell back to extractive
     assert answer.notes and all(key not in note for note in answer.notes)
+
+
+# Every route that reaches the engine needs credentials; other sites get no credentials.
+
+TOKEN = "gradio-guard-token-4242"
+LOGIN = ("reader", "pass word")
+QUESTION = "What did Lavrov say about NATO expansion?"
+ASK_DATA = [QUESTION, "", "", [], 0]
+LISTED_ORIGIN = "http://127.0.0.1:9"  # an embedding site named in cors_origins
+FOREIGN_ORIGINS = ("null", "https://evil.example")
+
+
+def _guarded_app(engine: Engine, **changes: Any) -> Any:
+    from serving.web import create_app
+
+    return create_app(engine, app_settings(engine.settings).with_changes(**changes))
+
+
+@pytest.fixture(scope="module")
+def locked_server(hostile_engine: Engine) -> Iterator[LiveServer]:
+    """Token and UI login set; any site may call the API, one listed site may also frame it."""
+    app = _guarded_app(
+        hostile_engine,
+        api_token=TOKEN,
+        ui_auth=":".join(LOGIN),
+        cors_origins=["*", LISTED_ORIGIN],
+    )
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def login_server(hostile_engine: Engine) -> Iterator[LiveServer]:
+    """A UI login and no token."""
+    with LiveServer(_guarded_app(hostile_engine, ui_auth=":".join(LOGIN))) as server:
+        yield server
+
+
+def _client(server: LiveServer, **headers: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=120, headers=headers)
+
+
+@contextlib.contextmanager
+def _logged_in(server: LiveServer) -> Iterator[httpx.Client]:
+    """A client that logged in through Gradio's own login route, holding its session cookie."""
+    with _client(server) as client:
+        login = client.post("/login", data={"username": LOGIN[0], "password": LOGIN[1]})
+        assert login.status_code == 200, login.text
+        assert any(name.startswith("access-token") for name in client.cookies)
+        yield client
+
+
+def _heartbeat(client: httpx.Client) -> tuple[int, str]:
+    """The heartbeat's status and first line (it streams for as long as the session lives)."""
+    with client.stream("GET", "/gradio_api/heartbeat/security-test") as response:
+        first = next(response.iter_lines(), "") if response.status_code == 200 else ""
+        return response.status_code, first
+
+
+def _call(client: httpx.Client, api: str) -> str:
+    """Gradio's two-step API: POST the inputs, then read the event's stream to its end."""
+    started = client.post(f"/gradio_api/call/{api}", json={"data": ASK_DATA})
+    assert started.status_code == 200, started.text
+    events = client.get(f"/gradio_api/call/{api}/{started.json()['event_id']}")
+    assert events.status_code == 200
+    assert "event: complete" in events.text, events.text[:500]
+    return events.text
+
+
+def _queue_join(client: httpx.Client, fn_index: int, session: str) -> dict[str, Any]:
+    """What the web page does: join the queue, then read the session's messages to completion."""
+    joined = client.post(
+        "/gradio_api/queue/join",
+        json={"data": ASK_DATA, "fn_index": fn_index, "session_hash": session},
+    )
+    assert joined.status_code == 200, joined.text
+    with client.stream("GET", f"/gradio_api/queue/data?session_hash={session}") as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message: dict[str, Any] = json.loads(line.removeprefix("data:"))
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the queue stream ended before the answer")
+
+
+def _fn_index(client: httpx.Client, api: str) -> int:
+    config = client.get("/config")
+    assert config.status_code == 200, config.text
+    return next(
+        d["id"] for d in config.json()["dependencies"] if d.get("api_name") == api.strip("/")
+    )
+
+
+def _assert_refused(client: httpx.Client) -> None:
+    """Every Gradio route that runs an event or reports on the queue says 401, running nothing."""
+    for api in ("ask", "search"):
+        refused = client.post(f"/gradio_api/call/{api}", json={"data": ASK_DATA})
+        assert refused.status_code == 401, (api, refused.text)
+        assert "event_id" not in refused.text
+        assert "log in" in refused.json()["detail"]
+    joined = client.post(
+        "/gradio_api/queue/join",
+        json={"data": ASK_DATA, "fn_index": 0, "session_hash": "intruder"},
+    )
+    assert joined.status_code == 401, joined.text
+    for path in (
+        "/gradio_api/queue/data?session_hash=intruder",
+        "/gradio_api/call/ask/some-event",
+        "/gradio_api/info",
+        "/gradio_api/upload_progress?upload_id=x",
+        "/config",
+    ):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/gradio_api/cancel", json={}).status_code == 401
+    assert _heartbeat(client)[0] == 401
+
+
+def _assert_served(client: httpx.Client) -> None:
+    assert "Lavrov" in _call(client, "ask") and "TASS" in _call(client, "search")
+    done = _queue_join(client, _fn_index(client, "ask"), f"session-{id(client)}")
+    assert done["success"] is True and "Lavrov" in json.dumps(done["output"])
+    assert _heartbeat(client) == (200, "data: ALIVE")
+
+
+def test_an_api_token_without_a_login_refuses_to_start_and_says_what_to_set(
+    hostile_engine: Engine,
+) -> None:
+    from index.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"ui_auth.*serve_ui = false.*--api-only"):
+        _guarded_app(hostile_engine, api_token=TOKEN)
+
+
+@pytest.mark.slow
+def test_serve_with_a_token_and_no_login_exits_with_the_reason(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEWS_ASSISTANT_API_TOKEN": TOKEN,
+        "NEWS_ASSISTANT_STORAGE_DIR": str(tmp_path / "storage"),
+        "NEWS_ASSISTANT_CONFIG": os.devnull,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--no-demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ui_auth" in result.stderr and "--api-only" in result.stderr, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    with socket.socket() as sock:  # it never listened
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_api_only_serves_the_api_behind_the_token_and_no_gradio_route(
+    hostile_engine: Engine,
+) -> None:
+    app = _guarded_app(hostile_engine, api_token=TOKEN, serve_ui=False)
+    with LiveServer(app) as server, _client(server) as client:
+        assert client.post("/api/ask", json={"question": QUESTION}).status_code == 401
+        answer = client.post(
+            "/api/ask", json={"question": QUESTION}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status_code == 200 and answer.json()["citations"]
+        for path in ("/", "/config", "/gradio_api/info", "/gradio_api/heartbeat/x"):
+            assert client.get(path).status_code == 404, path
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        for api in ("ask", "search"):
+            called = client.post(f"/gradio_api/call/{api}", json={"data": ASK_DATA})
+            assert called.status_code == 404
+
+
+def test_with_token_and_login_gradio_routes_refuse_anonymous_and_wrong_tokens(
+    locked_server: LiveServer,
+) -> None:
+    with _client(locked_server) as anonymous:
+        _assert_refused(anonymous)
+        refused = anonymous.post("/gradio_api/call/ask", json={"data": ASK_DATA})
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer" in refused.json()["detail"]
+        # What the login page needs before there is a session stays open.
+        assert anonymous.get("/").status_code == 200
+        assert anonymous.get("/gradio_api/login_check").status_code == 401  # Gradio's answer
+    with _client(locked_server, Authorization="Bearer not-the-token") as wrong:
+        _assert_refused(wrong)
+    with _client(locked_server, Cookie="access-token-forged=guess") as forged:
+        _assert_refused(forged)
+
+
+def test_with_token_and_login_gradio_routes_serve_the_token(locked_server: LiveServer) -> None:
+    with _client(locked_server, Authorization=f"Bearer {TOKEN}") as client:
+        _assert_served(client)
+    from gradio_client import Client
+
+    gradio = Client(
+        locked_server.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        verbose=False,
+        analytics_enabled=False,
+        download_files=False,
+    )
+    assert gradio.predict(QUESTION, "", "", [], 2, api_name="/search")[0]["source"] == "TASS"
+
+
+def test_with_token_and_login_gradio_routes_serve_a_logged_in_session(
+    locked_server: LiveServer,
+) -> None:
+    with _logged_in(locked_server) as client:
+        assert "authorization" not in client.headers
+        _assert_served(client)
+
+
+def test_with_a_login_only_gradio_routes_serve_only_logged_in_clients(
+    login_server: LiveServer,
+) -> None:
+    with _client(login_server) as anonymous:
+        _assert_refused(anonymous)
+        refused = anonymous.post("/gradio_api/call/ask", json={"data": ASK_DATA})
+        assert "Bearer" not in refused.json()["detail"]  # there is no token to send
+    with _client(login_server, Authorization=f"Bearer {TOKEN}") as bearer:
+        _assert_refused(bearer)  # no token is configured: a bearer header opens nothing
+    with _logged_in(login_server) as client:
+        _assert_served(client)
+    with _logged_in(login_server) as client:  # logging out ends the session everywhere
+        assert client.get("/logout", follow_redirects=False).status_code == 302
+        _assert_refused(client)
+
+
+PREFLIGHT = {
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "content-type",
+}
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_a_wildcard_never_echoes_an_origin_nor_allows_credentials(
+    locked_server: LiveServer, origin: str
+) -> None:
+    with _client(locked_server, Origin=origin) as client:
+        for path in ("/api/ask", "/gradio_api/call/ask", "/gradio_api/queue/join"):
+            preflight = client.options(path, headers=PREFLIGHT)
+            assert preflight.status_code == 200, (path, preflight.text)
+            assert preflight.headers["access-control-allow-origin"] == "*", path
+            assert "access-control-allow-credentials" not in preflight.headers, path
+        cookie = {"Cookie": "session=anything"}  # a cookie used to make Starlette echo the origin
+        answered = client.post(
+            "/api/ask",
+            json={"question": QUESTION},
+            headers={"Authorization": f"Bearer {TOKEN}", **cookie},
+        )
+        assert answered.status_code == 200 and answered.json()["citations"]
+        refused = client.post("/gradio_api/call/ask", json={"data": ASK_DATA}, headers=cookie)
+        assert refused.status_code == 401
+        for response in (answered, refused, client.get("/", headers=cookie)):
+            assert response.headers["access-control-allow-origin"] == "*"
+            assert "access-control-allow-credentials" not in response.headers
+            policy = response.headers["content-security-policy"]
+            assert policy == f"frame-ancestors 'self' {LISTED_ORIGIN}"  # never "*"
+            assert origin not in policy
+
+
+def test_a_listed_origin_still_gets_credentialed_cors_and_framing(
+    locked_server: LiveServer,
+) -> None:
+    with _client(locked_server, Origin=LISTED_ORIGIN) as client:
+        preflight = client.options("/api/ask", headers=PREFLIGHT)
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == LISTED_ORIGIN
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        answered = client.post(
+            "/api/ask", json={"question": QUESTION}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answered.status_code == 200
+        assert answered.headers["access-control-allow-origin"] == LISTED_ORIGIN
+        page = client.get("/")
+        assert LISTED_ORIGIN in page.headers["content-security-policy"].split()
+
+
+def test_without_a_wildcard_other_origins_get_no_cors_at_all(web_server: LiveServer) -> None:
+    for origin in FOREIGN_ORIGINS:
+        with _client(web_server, Origin=origin) as client:
+            preflight = client.options("/api/ask", headers=PREFLIGHT)
+            assert preflight.status_code == 400
+            simple = client.post("/api/search", json={"question": QUESTION, "k": 1})
+            assert simple.status_code == 200
+            for response in (preflight, simple):
+                assert "access-control-allow-origin" not in response.headers
+                assert "access-control-allow-credentials" not in response.headers
+
+
+def test_a_wildcard_alone_lets_no_site_frame_the_app(hostile_engine: Engine) -> None:
+    app = _guarded_app(hostile_engine, cors_origins=["*"], ui_auth=":".join(LOGIN))
+    with LiveServer(app) as server, _client(server) as client:
+        assert client.get("/").headers["content-security-policy"] == "frame-ancestors 'self'"
+
+
+@pytest.mark.parametrize("origin", ["null", "https://blog.example.org/", "blog.example.org"])
+def test_origins_no_browser_sends_or_any_site_can_forge_are_refused(
+    hostile_engine: Engine, monkeypatch: pytest.MonkeyPatch, origin: str
+) -> None:
+    from pydantic import ValidationError
+
+    from index.errors import ConfigError
+
+    monkeypatch.setenv("NEWS_ASSISTANT_CORS_ORIGINS", json.dumps([origin]))
+    with pytest.raises(
+        ValidationError, match=r"cors_origins: .*e\.g\. 'https://blog\.example\.org'"
+    ):
+        AppSettings()
+    with pytest.raises(ConfigError, match="cors_origins"):
+        _guarded_app(hostile_engine, cors_origins=[origin])

@@ -10,14 +10,15 @@ import pytest
 from assistant.answer import Answer, Citation
 from assistant.retrieve import Passage
 from serving.inputs import parse_filters
-from serving.web import (
+from serving.render import (
     ChatTurn,
     copy_text,
-    example_questions,
+    flowing_paragraphs,
     render_answer_text,
     render_chat,
     render_sources,
 )
+from serving.web import example_questions
 from tests.factories import make_passage
 
 BODY = 'Intro. Lavrov said "NATO <b>must</b> not expand" on Friday. More text.'
@@ -35,7 +36,7 @@ def passage(**changes: Any) -> Passage:
     return make_passage(BODY, **fields)
 
 
-def answer(p: Passage | None = None) -> Answer:
+def answer(p: Passage | None = None, citations: list[Citation] | None = None) -> Answer:
     p = p or passage()
     quote = "NATO <b>must</b> not expand"
     at = BODY.index(quote)
@@ -43,7 +44,7 @@ def answer(p: Passage | None = None) -> Answer:
     return Answer(
         question="What did Lavrov say?",
         text='Lavrov said: "NATO <b>must</b> not expand" [1]. Also [7].',
-        citations=[citation],
+        citations=[citation] if citations is None else citations,
         refused=False,
         mode="extractive",
     )
@@ -74,6 +75,77 @@ def test_source_card_marks_the_quote_in_its_passage() -> None:
     assert "Lavrov &lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
     assert 'href="https://tass.com/politics/1395"' in html and 'rel="noopener noreferrer"' in html
     assert "28 Jan 2022" in html
+
+
+# A body as the demo corpus has them: lines wrapped mid-sentence, paragraphs by a blank line.
+WRAPPED = (
+    "Lavrov said the talks\nwould go on.\n\n"
+    "Later, Lavrov said the talks\nwould go on, and <b>NATO</b>\xa0\n"
+    "must not expand.  \n \n\nEnd."
+)
+
+
+def card_body(text: str, quote: str, at: int) -> str:
+    """The passage box of the card for a citation of `quote`, found at `at` in `text`."""
+    p = make_passage(text, start=500)
+    citation = Citation(1, p, quote, p.start + at, p.start + at + len(quote))
+    html = render_sources([ChatTurn(question="q", answer=answer(p, [citation]))])
+    body = html.split('<div class="na-passage">', 1)[1]
+    return body[: body.index("</div>")]
+
+
+def test_a_card_shows_paragraphs_as_flowing_text() -> None:
+    assert flowing_paragraphs(WRAPPED) == (
+        "<p>Lavrov said the talks would go on.</p>"
+        "<p>Later, Lavrov said the talks would go on, and &lt;b&gt;NATO&lt;/b&gt; "
+        "must not expand.</p>"
+        "<p>End.</p>"
+    )
+    assert flowing_paragraphs("  \n\n ") == ""
+
+
+def test_the_quote_is_marked_where_its_offset_says_across_a_wrapped_line() -> None:
+    quote = "Lavrov said the talks\nwould go on"  # twice in the text: the offset picks one
+    second = WRAPPED.index(quote, 1)
+    body = card_body(WRAPPED, quote, second)
+    assert body == (
+        "<p>Lavrov said the talks would go on.</p>"
+        '<p>Later, <mark class="na-quote">Lavrov said the talks would go on</mark>, and '
+        "&lt;b&gt;NATO&lt;/b&gt; must not expand.</p>"
+        "<p>End.</p>"
+    )
+    assert "<br>" not in body and "\n" not in body
+    assert body.count("<mark") == 1 and card_body(WRAPPED, quote, 0).index("<mark") == 3
+
+
+def test_a_quote_across_a_blank_line_is_marked_in_each_paragraph() -> None:
+    quote = "go on.\n\nLater"
+    body = card_body(WRAPPED, quote, WRAPPED.index(quote))
+    assert body.startswith(
+        '<p>Lavrov said the talks would <mark class="na-quote">go on.</mark></p>'
+        '<p><mark class="na-quote">Later</mark>, Lavrov said'
+    )
+
+
+def test_a_quote_not_in_the_passage_comes_first_then_the_paragraphs() -> None:
+    body = card_body(WRAPPED, "words that\nare elsewhere", -1)
+    assert body.startswith('<p><mark class="na-quote">words that are elsewhere</mark></p><p>Lavrov')
+    assert body.count("<p>") == 4
+
+
+def test_an_excerpt_keeps_its_gaps_inside_the_flowing_text() -> None:
+    text = "Lavrov spoke\non Friday.\n\nHe said NATO\nmust not expand."
+    gap = text.index("\n\n")
+    spans = ((0, gap), (900, 900 + len(text) - gap - 2))
+    p = make_passage(text, start=0, end=spans[1][1], spans=spans)
+    at = p.article_offset(text.index("NATO"))
+    citation = Citation(1, p, "NATO", at, at + 4)
+    body = render_sources([ChatTurn(question="q", answer=answer(p, [citation]))])
+    assert (
+        '<div class="na-passage"><p>Lavrov spoke on Friday.<span class="na-gap" title="Part of '
+        'the article is left out here"> […] </span>He said <mark class="na-quote">NATO</mark> '
+        "must not expand.</p></div>"
+    ) in body
 
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "//evil"])
@@ -117,8 +189,8 @@ def test_the_api_and_the_command_line_read_filters_the_same_way() -> None:
 
     from click import BadParameter
 
-    from serving.api import FilterFields
     from serving.cli import _filters
+    from serving.schemas import FilterFields
 
     fields = FilterFields(date_from=date(2022, 1, 2), outlets=["TASS"])
     assert fields.filters() == parse_filters("2022-01-02", None, ["TASS"])

@@ -6,6 +6,7 @@ element.addEventListener("click", (event) => {
     if (!card) return;
     event.preventDefault();
     card.open = true;
+    showQuote(card);
     card.scrollIntoView({ block: "nearest", behavior: "smooth" });
     card.classList.remove("na-flash");
     void card.offsetWidth; // restart the highlight animation
@@ -26,6 +27,20 @@ element.addEventListener("click", (event) => {
     }
   }
 });
+
+// The passage box scrolls on its own: bring the quote to its middle (its top if it is taller
+// than the box), or the reader lands on the card with the quote below the box's fold.
+function showQuote(card) {
+  const box = card.querySelector(".na-passage");
+  // A quote across a paragraph break is one <mark> per paragraph: show them together.
+  const marks = box ? [...box.querySelectorAll("mark.na-quote")] : [];
+  if (!marks.length) return;
+  const rects = marks.map((mark) => mark.getBoundingClientRect());
+  const top = Math.min(...rects.map((r) => r.top));
+  const height = Math.max(...rects.map((r) => r.bottom)) - top;
+  const above = top - box.getBoundingClientRect().top - box.clientTop;
+  box.scrollTop += above - Math.max((box.clientHeight - height) / 2, 0);
+}
 
 function fallbackCopy(text, done) {
   const area = document.createElement("textarea");

@@ -10,8 +10,9 @@
  *                                        visitor, so only for tokens meant to be public
  *   data-open="true"                     start with the panel open
  *
- * The page's origin must be in the app's `cors_origins`. Every text from the answer, the
- * articles or the user goes in with textContent: nothing received is ever parsed as HTML.
+ * The page's origin must be in the app's `cors_origins`; when it is not, or the app wants a
+ * token, or its store is down, the widget says so and what to set. Every text from the answer,
+ * the articles or the user goes in with textContent: nothing received is ever parsed as HTML.
  */
 (function () {
   "use strict";
@@ -165,18 +166,56 @@
     return box;
   }
 
+  // fetch says only "Failed to fetch", both when the app is down and when it refuses this
+  // page's origin (CORS). A no-cors request still gets through to an app that is up, so its
+  // success means the app is there and only the origin is refused.
+  async function whyUnreachable() {
+    try {
+      await fetch(`${base}/widget.js`, { mode: "no-cors", cache: "no-store" });
+    } catch (error) {
+      return `cannot reach the News Assistant at ${base}: is it running there? ` +
+        "(data-api on this widget's script tag says where it is)";
+    }
+    if (location.origin === "null") {
+      return `this page has no origin (it was opened from a file), so ${base} cannot allow ` +
+        "it: serve the page over http(s) and add its origin to cors_origins in the app's settings";
+    }
+    return `this site is not allowed to ask ${base}: add ${location.origin} to cors_origins ` +
+      "in the app's settings";
+  }
+
+  // An answer that is not one, said so that whoever runs the site knows what to change.
+  function whyRefused(status, data) {
+    const message = (data.error && data.error.message) || "";
+    if (status === 401) {
+      return token
+        ? `${base} did not accept the token in data-token: set it to the app's api_token`
+        : `${base} asks for an API token: set data-token on this widget's script tag to the ` +
+          "app's api_token";
+    }
+    if (status === 503) {
+      return `the news archive at ${base} cannot search right now, its store is down` +
+        (message ? ` (${message})` : "") +
+        "; try again in a minute, and if it lasts, check the app's Chroma server";
+    }
+    return message || `${base} answered HTTP ${status}`;
+  }
+
   async function ask(question) {
     const headers = { "Content-Type": "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(`${base}/api/ask`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ question, history: history.slice(-8) }),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
+    let response;
+    try {
+      response = await fetch(`${base}/api/ask`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ question, history: history.slice(-8) }),
+      });
+    } catch (error) {
+      throw new Error(await whyUnreachable());
     }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(whyRefused(response.status, data));
     return data;
   }
 

@@ -1,0 +1,188 @@
+"""The JSON API's request and response models, read strictly: types as JSON has them."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from assistant.retrieve import Filters
+from serving.inputs import MAX_K, MAX_QUESTION, MAX_TURN, MAX_TURNS, MIN_K, parse_filters
+
+MODEL_ID = "news-assistant"
+
+# Types as JSON has them, unknown fields refused: pydantic's default would take "5" or true for
+# k = 1 and quietly drop a misspelt field.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """A YYYY-MM-DD string as a date; not epoch numbers or other forms pydantic would read."""
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("use a date as YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = _STRICT
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN)
+
+
+class FilterFields(BaseModel):
+    """Restrict the articles searched: an inclusive date range and outlet names."""
+
+    model_config = _STRICT
+
+    date_from: IsoDay | None = Field(None, description="Only articles on or after (YYYY-MM-DD).")
+    date_to: IsoDay | None = Field(None, description="Only articles on or before (YYYY-MM-DD).")
+    outlets: list[str] = Field(default_factory=list, max_length=100)
+
+    def filters(self) -> Filters | None:
+        return parse_filters(self.date_from, self.date_to, self.outlets)
+
+
+class SearchRequest(FilterFields):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION)
+    k: int | None = Field(
+        None, ge=MIN_K, le=MAX_K, description="How many passages (default: top_k)."
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question is empty")
+        return value
+
+
+class AskRequest(SearchRequest):
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
+    use_llm: bool | None = Field(None, description="Force (true) or skip (false) the LLM.")
+
+
+class PassageOut(BaseModel):
+    chunk_id: str
+    article_id: str
+    text: str
+    title: str
+    source: str
+    published: str
+    url: str
+    author: str
+    start: int
+    end: int
+    score: float
+    signals: dict[str, float]
+
+
+class CitationOut(BaseModel):
+    number: int
+    article_id: str
+    chunk_id: str
+    title: str
+    source: str
+    published: str
+    url: str
+    author: str
+    quote: str
+    quote_start: int
+    quote_end: int
+    passage: str
+    passage_start: int
+    passage_end: int
+    passage_spans: list[list[int]] = Field(
+        description="The article ranges the passage is made of, joined by a blank line."
+    )
+    quote_offset: int = Field(description="Where the quote starts in `passage`.")
+
+
+class AskResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    mode: str
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    timings: dict[str, float]
+    evidence_score: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+
+class SearchResponse(BaseModel):
+    question: str
+    passages: list[PassageOut]
+    timings: dict[str, float]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "unavailable"]
+    articles: int
+    chunks: int
+    outlets: int
+    mode: str
+    message: str = ""
+
+
+class TextPart(BaseModel):
+    """One part of a message's content; text is the only kind read."""
+
+    model_config = _STRICT
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    # OpenAI messages may carry more (name, tool_calls, ...): accepted and ignored.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    role: str
+    content: str | list[TextPart] | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        # One clear message instead of pydantic's error for each branch of the union.
+        parts = value if isinstance(value, list) else [{"type": "text", "text": value}]
+        if value is not None and not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            for p in parts
+        ):
+            raise ValueError(
+                'send a string or a list of {"type": "text", "text": "..."} parts; '
+                "images, audio and files are not read"
+            )
+        return value
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI chat request; sampling fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS + 1)
+    stream: bool = False
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K)
+    filters: FilterFields | None = None
+    use_llm: bool | None = None
