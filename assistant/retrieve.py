@@ -23,6 +23,7 @@ from assistant.speakers import speaking_pattern
 from index.embedding import Embedder
 from index.keyword import STOPWORDS, ChunkRecord, keyword_tokens
 from index.store import ChunkStore
+from index.syndication import public_copies
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class Passage:
     signals: dict[str, float] = field(default_factory=dict)
     # The article ranges the text is made of, joined by RUN_SEPARATOR; empty: [start, end).
     spans: tuple[tuple[int, int], ...] = ()
+    # Syndicated copies of the article, merged into it at ingest: source, title, url, published.
+    also_published_by: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def from_record(
@@ -64,6 +67,7 @@ class Passage:
             end=int(meta.get("end", 0)),
             score=score,
             signals=signals or {},
+            also_published_by=tuple(public_copies(meta)),
         )
 
     def as_dict(self) -> dict[str, Any]:

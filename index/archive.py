@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.check import CheckReport, RepairReport, check_store, repair_store
 from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
 from index.pipeline import IngestReport, delete_articles, ingest
 from index.store import ChunkStore
+
+if TYPE_CHECKING:
+    from index.fetch import Fetcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,9 @@ class Index:
     ) -> None:
         self.settings = settings
         self._summary: tuple[str, CorpusSummary] | None = None  # (keyword fingerprint, summary)
+        # When an ingest through this object (a feed watcher's poll among them) last finished
+        # with no bad input: epoch seconds, None before the first. Shown as "updated ... ago".
+        self.last_updated: float | None = None
         if store is not None:
             self.__dict__["store"] = store
         if embedder is not None:
@@ -68,32 +77,65 @@ class Index:
 
     def ingest(
         self,
-        paths: Iterable[Path],
+        paths: Iterable[Path | str],
         *,
         fmt: str | None = None,
         fields: Mapping[str, str] | None = None,
         vector_cache: VectorCache | None = None,
         progress: bool = True,
+        fetcher: Fetcher | None = None,
     ) -> IngestReport:
-        """Add the articles under `paths`: unchanged ones cost nothing, changed ones replace."""
-        return ingest(
-            paths,
-            settings=self.settings,
-            store=self.store,
-            embedder=self.embedder,
-            fmt=fmt,
-            fields=fields,
-            vector_cache=vector_cache,
-            progress=progress,
-        )
+        """Add the articles under `paths`: unchanged ones cost nothing, changed ones replace.
 
-    def ensure_demo(self, *, progress: bool = True) -> IngestReport | None:
-        """Ingest the bundled demo corpus if the collection is empty (None when it is not)."""
+        An http(s) URL among them is a feed or an article page, fetched politely from that
+        server only (see `index.fetch`); by `fetcher` when given (left open: the caller's)."""
+        from index.fetch import VALIDATORS_FILE, Fetcher
+        from index.web_pages import allowed_hosts, is_url, web_addresses
+
+        given = list(paths)
+        urls = [str(item) for item in given if isinstance(item, str) and is_url(item)]
+        state = self.settings.storage_dir / VALIDATORS_FILE
+        opened = (
+            contextlib.nullcontext(fetcher)
+            if fetcher
+            else Fetcher(allowed_hosts(urls), state_file=state)
+        )
+        with opened as web:
+            report = ingest(
+                web_addresses(given, web),
+                settings=self.settings,
+                store=self.store,
+                embedder=self.embedder,
+                fmt=fmt,
+                fields=fields,
+                vector_cache=vector_cache,
+                progress=progress,
+            )
+            # Only now that the articles are stored may the next run skip them on a 304.
+            web.save()
+        if not report.issues:
+            self.last_updated = time.time()
+        return report
+
+    def ensure_demo(
+        self, *, progress: bool = True, corpus: str | None = None
+    ) -> IngestReport | None:
+        """Ingest a bundled demo corpus if the collection is empty (None when it is not).
+
+        `corpus` (a name in `index.demo.DEMO_CORPORA`) defaults to this collection's demo."""
         from index.demo import ensure_demo_index
 
         return ensure_demo_index(
-            settings=self.settings, store=self.store, embedder=self.embedder, progress=progress
+            settings=self.settings,
+            store=self.store,
+            embedder=self.embedder,
+            progress=progress,
+            corpus=corpus,
         )
+
+    def collections(self) -> list[str]:
+        """The names of the store's collections that hold articles, this one's among them."""
+        return self.store.collection_names()
 
     def delete(self, article_ids: Iterable[str]) -> int:
         """Delete articles by id; the number of chunks removed."""

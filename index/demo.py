@@ -1,10 +1,11 @@
-"""The bundled demo corpus and its precomputed vectors."""
+"""The bundled demo corpora, each built into its own collection from its precomputed vectors."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from news_assistant_data import DEMO_DIR
+from news_assistant_data import DEMO_DIR, MULTIHOP_DIR
 
 from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
@@ -17,20 +18,82 @@ DEMO_FILES = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class DemoCorpus:
+    """A corpus shipped with the package, the collection it is built into, and its vectors."""
+
+    name: str
+    collection: str
+    label: str  # what the page's corpus picker shows
+    files: tuple[Path, ...]
+    folder: Path  # where its `vectors-<model>.npz` lives
+
+    def vectors_path(self, embedder: Embedder) -> Path:
+        return self.folder / f"vectors-{embedder.model_id}.npz"
+
+
+DEFAULT_DEMO = "news"
+DEMO_CORPORA = {
+    corpus.name: corpus
+    for corpus in (
+        DemoCorpus(
+            "news",
+            "news",
+            "White House and TASS, Jan–Feb 2022",
+            DEMO_FILES,
+            DEMO_DIR,
+        ),
+        DemoCorpus(
+            "multihop-2023",
+            "multihop-2023",
+            "MultiHop-RAG: 49 outlets, Sep–Dec 2023",
+            (MULTIHOP_DIR / "corpus.json",),
+            MULTIHOP_DIR,
+        ),
+    )
+}
+
+
+def demo_corpus(name: str) -> DemoCorpus:
+    """The demo corpus called `name`; a ValueError naming the choices otherwise."""
+    try:
+        return DEMO_CORPORA[name]
+    except KeyError:
+        choices = ", ".join(DEMO_CORPORA)
+        raise ValueError(f"no demo corpus {name!r}; choose one of: {choices}") from None
+
+
+def demo_for_collection(collection: str) -> DemoCorpus | None:
+    """The demo corpus that is built into `collection`, if one is."""
+    return next((c for c in DEMO_CORPORA.values() if c.collection == collection), None)
+
+
 def demo_vectors_path(embedder: Embedder) -> Path:
-    return DEMO_DIR / f"vectors-{embedder.model_id}.npz"
+    """The default demo's shipped vectors."""
+    return DEMO_CORPORA[DEFAULT_DEMO].vectors_path(embedder)
 
 
 def ensure_demo_index(
-    *, settings: IndexSettings, store: ChunkStore, embedder: Embedder, progress: bool = True
+    *,
+    settings: IndexSettings,
+    store: ChunkStore,
+    embedder: Embedder,
+    progress: bool = True,
+    corpus: str | None = None,
 ) -> IngestReport | None:
-    """Ingest the demo corpus if the store is empty; vectors come from the shipped cache."""
+    """Ingest a demo corpus if the store's collection is empty; vectors come from the shipped
+    cache. `corpus` defaults to the one built into this collection, else the default demo."""
     if store.count() > 0:
         return None
-    cache_path = demo_vectors_path(embedder)
+    chosen = (
+        demo_corpus(corpus)
+        if corpus
+        else demo_for_collection(settings.collection) or DEMO_CORPORA[DEFAULT_DEMO]
+    )
+    cache_path = chosen.vectors_path(embedder)
     cache = VectorCache.load(cache_path) if cache_path.exists() else None
     return ingest(
-        DEMO_FILES,
+        chosen.files,
         settings=settings,
         store=store,
         embedder=embedder,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import re
 from pathlib import Path
 
+import trafilatura
 from bs4 import BeautifulSoup, Tag
+from lxml import etree
+from trafilatura.settings import use_config
 
 from index.articles import MONTH_PATTERN, Article, month_number, normalise_title, parse_date
 from index.errors import LoadIssue
@@ -27,20 +31,25 @@ _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _MD_EMPHASIS = re.compile(r"(\*{1,3})(\S(?:.*?\S)?)\1")
-_HTML_DROP = (
-    "script",
-    "style",
-    "noscript",
-    "nav",
-    "header",
-    "footer",
-    "aside",
-    "form",
-    "iframe",
-    "svg",
-    "template",
-)
-_HTML_BLOCKS = ("p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote")
+# The blocks of trafilatura's XML output that hold text.
+_TEXT_BLOCKS = ("p", "head", "item", "quote", "row", "code")
+_LD_ARTICLE_TYPES = {
+    "NewsArticle",
+    "Article",
+    "ReportageNewsArticle",
+    "AnalysisNewsArticle",
+    "OpinionNewsArticle",
+    "BackgroundNewsArticle",
+    "ReviewNewsArticle",
+    "BlogPosting",
+    "Report",
+}
+_TRAFILATURA = use_config()
+# A short item (a brief, a one-paragraph wire story) is still an article: no minimum size.
+_TRAFILATURA.set("DEFAULT", "MIN_EXTRACTED_SIZE", "1")
+_TRAFILATURA.set("DEFAULT", "MIN_OUTPUT_SIZE", "1")
+# Its timeout uses signals, which work only in the main thread; pages are fetched in threads.
+_TRAFILATURA.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
 _HTML_DATE_META = (
     "article:published_time",
     "date",
@@ -51,7 +60,6 @@ _HTML_DATE_META = (
     "dcterms.date",
     "datepublished",
 )
-_BR = "\ue000"
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 
 
@@ -182,8 +190,19 @@ def declared_charset(data: bytes) -> str | None:
 
 
 def load_html(path: Path, text: str) -> Article | LoadIssue:
+    values = page_values(text)
+    try:
+        return make_article(values, {}, path, 1, fallback_date=_file_date(path))
+    except BadField as bad:
+        return LoadIssue(path, 1, bad.field, bad.reason)
+
+
+def page_values(text: str) -> dict[str, tuple[str, object]]:
+    """A page's fields as (key it came from, value): metadata from JSON-LD, OpenGraph and meta
+    tags, and the main text as extracted by trafilatura."""
     soup = BeautifulSoup(text, "lxml")
     meta = _html_meta(soup)
+    linked = _json_ld_article(soup)
     values: dict[str, tuple[str, object]] = {}
 
     def put(name: str, key: str, value: str | None) -> None:
@@ -191,13 +210,15 @@ def load_html(path: Path, text: str) -> Article | LoadIssue:
             values[name] = (key, value.strip())
 
     site = meta.get("og:site_name")
+    put("title", "headline", linked.get("title"))
     put("title", "og:title", meta.get("og:title"))
     put("title", "twitter:title", meta.get("twitter:title"))
     if soup.title is not None:
-        put("title", "title", _strip_site(soup.title.get_text(), site))
+        put("title", "title", _strip_site(soup.title.get_text(), site or linked.get("source")))
     h1 = soup.find("h1")
     if h1 is not None:
         put("title", "h1", h1.get_text(" "))
+    put("published", "datePublished", linked.get("published"))
     for name in _HTML_DATE_META:
         put("published", name, meta.get(name))
     for element in soup.find_all(itemprop="datePublished"):
@@ -206,16 +227,110 @@ def load_html(path: Path, text: str) -> Article | LoadIssue:
         put("published", "time", _attr(element, "datetime"))
     canonical = soup.find("link", rel="canonical")
     put("url", "canonical", _attr(canonical, "href") if canonical is not None else None)
+    put("url", "mainEntityOfPage", linked.get("url"))
     put("url", "og:url", meta.get("og:url"))
+    put("source", "publisher", linked.get("source"))
     put("source", "og:site_name", site)
     put("source", "publisher", meta.get("publisher"))
+    put("author", "author", linked.get("author"))
     put("author", "author", meta.get("author"))
+    put("author", "article:author", meta.get("article:author"))
+    put("category", "articleSection", linked.get("category"))
     put("category", "article:section", meta.get("article:section"))
-    values["body"] = ("body", _html_body(soup))
-    try:
-        return make_article(values, {}, path, 1, fallback_date=_file_date(path))
-    except BadField as bad:
-        return LoadIssue(path, 1, bad.field, bad.reason)
+    body = main_text(text)
+    title = values.get("title", ("", ""))[1]
+    first, _, rest = body.partition("\n\n")
+    if isinstance(title, str) and normalise_title(first) == normalise_title(title):
+        body = rest  # the headline is the article's title, not its first paragraph
+    values["body"] = ("body", body)
+    return values
+
+
+def main_text(page: str) -> str:
+    """The article text of an HTML page, paragraphs apart, without navigation, banners, related
+    links, adverts, newsletter boxes or footers; "" when the page has none."""
+    extracted = trafilatura.extract(
+        page,
+        output_format="xml",
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        include_formatting=False,
+        favor_precision=True,
+        deduplicate=False,
+        with_metadata=False,
+        config=_TRAFILATURA,
+    )
+    if not extracted:
+        return ""
+    root = etree.fromstring(extracted.encode("utf-8"))
+    main = root.find("main")
+    if main is None:
+        return ""
+    for lb in main.iter("lb"):
+        lb.tail = "\n" + (lb.tail or "")
+    blocks = []
+    for element in main.iter(*_TEXT_BLOCKS):
+        # A block that holds other blocks is read through them, so nothing comes out twice.
+        if any(child.tag in _TEXT_BLOCKS for child in element.iterdescendants()):
+            continue
+        separator = " " if element.tag == "row" else ""
+        parts = element.itertext() if element.tag != "row" else _cells(element)
+        text = separator.join(parts)
+        lines = (" ".join(line.split()) for line in text.split("\n"))
+        block = "\n".join(line for line in lines if line)
+        if block:
+            blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+def _cells(row: etree._Element) -> list[str]:
+    return [" ".join("".join(cell.itertext()).split()) for cell in row.iter("cell")]
+
+
+def _json_ld_article(soup: BeautifulSoup) -> dict[str, str]:
+    """Title, author, date, publisher, URL and section of the page's JSON-LD NewsArticle."""
+    for script in soup.find_all("script", type="application/ld+json"):
+        try:
+            data = json.loads(script.get_text())
+        except ValueError:
+            continue  # a broken block says nothing; the meta tags still may
+        for item in _ld_items(data):
+            kinds = item.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if not any(isinstance(kind, str) and kind in _LD_ARTICLE_TYPES for kind in kinds):
+                continue
+            page = item.get("mainEntityOfPage")
+            return {
+                "title": _ld_text(item.get("headline") or item.get("name")),
+                "author": _ld_names(item.get("author")),
+                "published": _ld_text(item.get("datePublished")),
+                "source": _ld_names(item.get("publisher")),
+                "url": _ld_text(item.get("url"))
+                or _ld_text(page.get("@id") if isinstance(page, dict) else page),
+                "category": _ld_names(item.get("articleSection")),
+            }
+    return {}
+
+
+def _ld_items(data: object) -> list[dict[str, object]]:
+    if isinstance(data, list):
+        return [found for item in data for found in _ld_items(item)]
+    if not isinstance(data, dict):
+        return []
+    return [data, *_ld_items(data.get("@graph"))]
+
+
+def _ld_text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _ld_names(value: object) -> str:
+    """ "A, B" from a name, a {"name": ...} object or a list of either."""
+    items = value if isinstance(value, list) else [value]
+    names = [item.get("name") if isinstance(item, dict) else item for item in items]
+    return ", ".join(name.strip() for name in names if isinstance(name, str) and name.strip())
 
 
 def _attr(element: object, name: str) -> str | None:
@@ -247,25 +362,3 @@ def _strip_site(title: str, site: str | None) -> str:
             if title.lower().endswith(suffix.lower()) and len(title) > len(suffix):
                 return title[: -len(suffix)]
     return title
-
-
-def _html_body(soup: BeautifulSoup) -> str:
-    for element in soup.find_all(_HTML_DROP):
-        element.decompose()
-    container = soup.find("article") or soup.find("main") or soup.body or soup
-    if not isinstance(container, Tag):
-        return ""
-    # Newlines in the markup are layout; only <br> breaks a line, so mark it apart.
-    for br in container.find_all("br"):
-        br.replace_with(_BR)
-    blocks = []
-    for element in container.find_all(_HTML_BLOCKS):
-        # A block that holds other blocks is read through them, so nothing comes out twice.
-        if element.find(_HTML_BLOCKS) is None:
-            words = " ".join(element.get_text().split())
-            block = "\n".join(part.strip() for part in words.split(_BR) if part.strip())
-            if block:
-                blocks.append(block)
-    if blocks:
-        return "\n\n".join(blocks)
-    return container.get_text("\n").replace(_BR, "\n")

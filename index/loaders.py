@@ -1,4 +1,4 @@
-"""Read news articles from JSONL, JSON, CSV/TSV, text, Markdown and HTML files."""
+"""Read news articles from JSONL, JSON, CSV/TSV, text, Markdown and HTML files, and the web."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from index.records import (
     load_json,
     load_jsonl,
 )
+from index.web_pages import WebAddress, load_url
 
 Loaded: TypeAlias = Article | LoadIssue | LoadNote
 
@@ -84,6 +85,9 @@ def _load_all(
     paths: Iterable[Path], fmt: str | None, overrides: dict[str, str]
 ) -> Iterator[Loaded]:
     for given in paths:
+        if isinstance(given, WebAddress):
+            yield from load_url(given)
+            continue
         for item in _files(Path(given), fmt):
             if isinstance(item, LoadIssue | LoadNote):
                 yield item

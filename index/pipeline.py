@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasketch import MinHash
 from tqdm import tqdm
 
 from index.articles import Article
@@ -16,7 +17,17 @@ from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
 from index.errors import LoadIssue, LoadNote
 from index.loaders import load_paths
-from index.store import ChunkStore
+from index.store import ArticleState, ChunkStore
+from index.syndication import (
+    ALSO_KEY,
+    Copy,
+    SyndicationIndex,
+    content_hash_of,
+    encode_copies,
+    signature,
+    signatures_path,
+    stored_hash,
+)
 
 # Chunks are written every few model batches (256 at the default batch size): often enough that
 # a crash loses little embedding work, seldom enough that Chroma's per-call cost stays small.
@@ -32,6 +43,7 @@ class IngestReport:
     repaired: int = 0  # stored incompletely by an interrupted ingest, and written again
     unchanged: int = 0
     duplicates: int = 0
+    syndicated: int = 0  # near-copies of a stored article, recorded on it, not stored again
     chunks_written: int = 0
     issues: list[LoadIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -43,9 +55,11 @@ class IngestReport:
 
     def summary(self) -> str:
         repaired = f"{self.repaired} repaired, " if self.repaired else ""
+        syndicated = f"{self.syndicated} syndicated copies merged, " if self.syndicated else ""
         return (
             f"{self.added} added, {self.updated} updated, {repaired}{self.unchanged} unchanged, "
-            f"{self.duplicates} duplicates skipped, {self.skipped} bad records skipped; "
+            f"{self.duplicates} duplicates skipped, {syndicated}"
+            f"{self.skipped} bad records skipped; "
             f"{self.chunks_written} chunks written in {self.seconds:.1f}s"
         )
 
@@ -56,6 +70,7 @@ class IngestReport:
             "repaired": self.repaired,
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
+            "syndicated": self.syndicated,
             "skipped": self.skipped,
             "chunks_written": self.chunks_written,
             "seconds": round(self.seconds, 3),
@@ -159,6 +174,9 @@ def ingest(
     started = time.perf_counter()
     store.begin_writes()
     report = IngestReport()
+    store.sync_keyword_index(force=True)
+    syndication = load_syndication(store)
+    touched: set[str] = set()  # stored articles whose copies changed
     articles = dedupe(load_paths(paths, fmt=fmt, fields=fields), report)
     cache = vector_cache or VectorCache()
     bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
@@ -183,29 +201,24 @@ def ingest(
             owners = store.articles_with_body([a.body_hash for a in new])
             for article in batch:
                 state = states.get(article.id)
-                if (
-                    state is not None
-                    and state.complete
-                    and state.article_hash == article.content_hash
-                ):
-                    report.unchanged += 1
+                if _already_stored(article, state, owners, report):
                     bar.update(1)
                     continue
-                if state is None and owners.get(article.body_hash, article.id) != article.id:
-                    report.duplicates += 1
-                    report.notes.append(
-                        f"{article.origin}: same text as stored article {owners[article.body_hash]}"
-                    )
+                minhash = signature(article.body)
+                if state is None and _merge_copy(article, minhash, syndication, touched, report):
                     bar.update(1)
                     continue
                 if state is None:
                     report.added += 1
                 else:
-                    if state.article_hash == article.content_hash:
+                    if content_hash_of(state.article_hash) == article.content_hash:
                         report.repaired += 1
                     else:
                         report.updated += 1
                     replace.append(article.id)
+                    if syndication.copies.get(article.id):
+                        touched.add(article.id)  # its new chunks are written without them
+                syndication.add(article.id, article.content_hash, article.body, minhash)
                 pending.append(
                     (article, chunk_article(article, embedder=embedder, settings=settings))
                 )
@@ -214,9 +227,87 @@ def ingest(
         if pending or replace:
             flush()
     bar.close()
+    for article_id in sorted(touched):
+        _write_copies(article_id, syndication, store=store)
+    syndication.save()
     store.sync_keyword_index(force=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _already_stored(
+    article: Article, state: ArticleState | None, owners: dict[str, str], report: IngestReport
+) -> bool:
+    """Whether `article` is stored whole as it is, or its exact text under another id; counted."""
+    if (
+        state is not None
+        and state.complete
+        and content_hash_of(state.article_hash) == article.content_hash
+    ):
+        report.unchanged += 1
+        return True
+    if state is None and owners.get(article.body_hash, article.id) != article.id:
+        report.duplicates += 1
+        report.notes.append(
+            f"{article.origin}: same text as stored article {owners[article.body_hash]}"
+        )
+        return True
+    return False
+
+
+def load_syndication(store: ChunkStore) -> SyndicationIndex:
+    """The signatures of the stored articles (the keyword index must be in step with Chroma)."""
+    path = signatures_path(store.settings.keyword_dir, store.settings.collection)
+    return SyndicationIndex.for_records(path, store.keyword.records)
+
+
+def _merge_copy(
+    article: Article,
+    minhash: MinHash,
+    syndication: SyndicationIndex,
+    touched: set[str],
+    report: IngestReport,
+) -> bool:
+    """Record a new article on the stored one it is a near-copy of; False if it copies none."""
+    before = syndication.copy_owner.get(article.id)
+    found = syndication.original_of(article.body, minhash, exclude=article.id)
+    if found is None or (before is not None and before != found[0]):
+        if before is not None:  # rewritten since: a story of its own, or another's copy
+            syndication.forget_copy(article.id)
+            touched.add(before)
+        if found is None:
+            return False
+    canonical, similarity = found
+    copy = Copy(
+        article.id,
+        article.content_hash,
+        article.source,
+        article.title,
+        article.url,
+        article.published,
+    )
+    if syndication.record_copy(canonical, copy):
+        touched.add(canonical)
+        report.syndicated += 1
+        report.notes.append(
+            f"{article.origin}: syndicated copy of stored article {canonical} "
+            f"(shingle similarity {similarity:.2f}); recorded on it"
+        )
+    else:
+        report.unchanged += 1
+    return True
+
+
+def _write_copies(article_id: str, syndication: SyndicationIndex, *, store: ChunkStore) -> None:
+    """Put an article's copies in its chunks' metadata, in one write."""
+    content = syndication.content_hash(article_id)
+    if content is None:
+        return  # deleted meanwhile
+    copies = syndication.copies.get(article_id, [])
+    store.set_article_fields(
+        article_id,
+        {ALSO_KEY: encode_copies(copies), "article_hash": stored_hash(content, copies)},
+    )
 
 
 def _write(
@@ -250,8 +341,20 @@ def _write(
 
 
 def delete_articles(article_ids: list[str], *, store: ChunkStore) -> int:
-    """Delete articles by id; the keyword index follows."""
+    """Delete articles by id; the keyword index follows.
+
+    Deleting a stored article removes the records of its syndicated copies with it (their texts
+    were never stored): ingest a copy again and it is stored as the story's new original.
+    Deleting a copy's id removes its record from the stored article."""
     store.begin_writes()
+    store.sync_keyword_index(force=True)
+    syndication = load_syndication(store)
+    owners = {syndication.forget_copy(a) for a in article_ids} - {None}
+    for article_id in article_ids:
+        syndication.discard(article_id)
     removed = store.delete_articles(article_ids)
+    for owner in sorted(o for o in owners if o is not None):
+        _write_copies(owner, syndication, store=store)
+    syndication.save()
     store.sync_keyword_index(force=True)
     return removed

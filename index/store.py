@@ -302,6 +302,16 @@ class ChunkStore:
         value = metadata.get("generation")
         return None if value is None else str(value)
 
+    def collection_names(self) -> list[str]:
+        """The store's collections that hold chunks, this one's or others', sorted by name."""
+        # Empty ones are left out: a collection is made by merely opening it, so a name that was
+        # only ever asked for would otherwise be offered as an archive.
+        return list(
+            self._call(
+                lambda: sorted(c.name for c in self._client.list_collections() if c.count() > 0)
+            )
+        )
+
     @property
     def max_batch(self) -> int:
         """The most records Chroma takes in one call."""
@@ -389,6 +399,22 @@ class ChunkStore:
     def chunk_ids_where(self, where: dict[str, Any]) -> list[str]:
         got = self._call(lambda: self.collection.get(where=where, include=[]))
         return list(got["ids"])
+
+    def set_article_fields(self, article_id: str, fields: dict[str, Any]) -> int:
+        """Set these metadata fields on every chunk of an article (no new vectors); how many
+        chunks changed. One Chroma call, so a crash leaves the article all old or all new."""
+        got = self._call(
+            lambda: self.collection.get(where={"article_id": article_id}, include=["metadatas"])
+        )
+        if not got["ids"]:
+            return 0
+        self.begin_writes()
+        metadatas = [{**dict(meta), **fields} for meta in got["metadatas"]]
+        self._call(
+            lambda: self.collection.update(ids=list(got["ids"]), metadatas=metadatas), write=True
+        )
+        self._mark_changed()
+        return len(got["ids"])
 
     def existing_chunks(self, chunk_ids: Sequence[str]) -> list[str]:
         """Those of these chunk ids that Chroma holds."""

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
@@ -154,22 +157,73 @@ def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> 
     yield _sse("[DONE]")
 
 
+class Collections:
+    """An engine for each collection of the store, made when first asked for; one shared model.
+
+    The default is the engine the app was built over; the others differ only in collection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.default = engine
+        self._engines: dict[str, Engine] = {engine.settings.collection: engine}
+        self._lock = threading.Lock()
+        self.last_names: list[str] = [engine.settings.collection]  # as the store last said
+
+    def names(self) -> list[str]:
+        """The collections that hold articles, the default first (even while it is empty)."""
+        default = self.default.settings.collection
+        found = self.default.index.collections()
+        self.last_names = [default, *(name for name in found if name != default)]
+        return self.last_names
+
+    def engine(self, name: str | None = None) -> Engine:
+        """The engine over collection `name` (None: the default); ValueError if it is not there."""
+        with self._lock:
+            known = self._engines.get(name or self.default.settings.collection)
+        if known is not None:
+            return known
+        assert name is not None
+        names = self.names()
+        if name not in names:
+            raise ValueError(f"{name!r} is not in the store; choose one of: {', '.join(names)}")
+        settings = self.default.settings.with_changes(collection=name)
+        with self._lock:
+            return self._engines.setdefault(name, Engine(settings, embedder=self.default.embedder))
+
+
 async def request_engine(request: Request) -> Engine:
     """The engine the router serving this request was built over (see `build_router`)."""
     engine: Engine = request.state.engine
     return engine
 
 
+async def request_collections(request: Request) -> Collections:
+    """The engines of the store's collections (see `build_router`)."""
+    collections: Collections = request.state.collections
+    return collections
+
+
 EngineDep = Annotated[Engine, Depends(request_engine)]
+CollectionsDep = Annotated[Collections, Depends(request_collections)]
+
+
+def chosen_engine(collections: Collections, name: str | None) -> Engine:
+    """The engine of the request's `collection`; an unknown one is a 422 like other bad fields."""
+    try:
+        return collections.engine(name)
+    except ValueError as error:
+        problem = {"type": "value_error", "loc": ("body", "collection"), "msg": str(error)}
+        raise RequestValidationError([problem]) from None
+
 
 # The handlers; `build_router` puts them behind the token check, over one engine.
 _routes = APIRouter()
 
 
 @_routes.post("/api/search", response_model=SearchResponse, tags=["api"])
-def search(request: SearchRequest, engine: EngineDep) -> dict[str, Any]:
+def search(request: SearchRequest, collections: CollectionsDep) -> dict[str, Any]:
     """The passages that best match the question (dense + keyword, fused)."""
     started = time.perf_counter()
+    engine = chosen_engine(collections, request.collection)
     passages = engine.search(request.question, k=request.k, filters=request.filters())
     return {
         "question": request.question,
@@ -179,8 +233,9 @@ def search(request: SearchRequest, engine: EngineDep) -> dict[str, Any]:
 
 
 @_routes.post("/api/ask", response_model=AskResponse, tags=["api"])
-def ask(request: AskRequest, engine: EngineDep) -> dict[str, Any]:
+def ask(request: AskRequest, collections: CollectionsDep) -> dict[str, Any]:
     """An answer whose every [n] is a citation with the quoted span of its article."""
+    engine = chosen_engine(collections, request.collection)
     answer = engine.ask(
         request.question,
         history=_history(request.history),
@@ -197,26 +252,34 @@ HEALTH_SECONDS = 5.0
 _health_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
-def _health_report(engine: Engine) -> tuple[int, HealthResponse]:
+def _health_report(collections: Collections) -> tuple[int, HealthResponse]:
+    engine = collections.default
     mode = engine.mode
     try:
         engine.store.ping()  # a heartbeat, seconds at most; at once while the breaker is open
         summary = engine.corpus_summary()  # made again only when the corpus changed
+        names = collections.names()
     except StoreUnavailableError as error:
-        return 503, _unavailable(engine, mode, str(error))
+        return 503, _unavailable(collections, mode, str(error))
     body = HealthResponse(
         status="ok",
         articles=summary.articles,
         chunks=summary.chunks,
         outlets=len(summary.outlets),
         mode=mode,
+        collections=names,
+        last_updated=_iso(engine.index.last_updated),
     )
     return 200, body
 
 
-def _unavailable(engine: Engine, mode: str, message: str) -> HealthResponse:
+def _iso(when: float | None) -> str | None:
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+def _unavailable(collections: Collections, mode: str, message: str) -> HealthResponse:
     """Status "unavailable", with the corpus as it was when the store last answered."""
-    known = engine.index.last_summary
+    known = collections.default.index.last_summary
     return HealthResponse(
         status="unavailable",
         articles=known.articles if known else 0,
@@ -224,13 +287,16 @@ def _unavailable(engine: Engine, mode: str, message: str) -> HealthResponse:
         outlets=len(known.outlets) if known else 0,
         mode=mode,
         message=message,
+        collections=collections.last_names,
+        last_updated=_iso(collections.default.index.last_updated),
     )
 
 
 @_routes.get("/api/health", response_model=HealthResponse, tags=["api"])
-async def health(engine: EngineDep) -> JSONResponse:
-    """Whether the store answers, what it holds, and how answers are written; within seconds."""
-    work = asyncio.get_running_loop().run_in_executor(_health_threads, _health_report, engine)
+async def health(collections: CollectionsDep) -> JSONResponse:
+    """Whether the store answers, what it holds (the default archive; `collections` names all),
+    and how answers are written; within seconds."""
+    work = asyncio.get_running_loop().run_in_executor(_health_threads, _health_report, collections)
     try:
         status, body = await asyncio.wait_for(work, HEALTH_SECONDS)
     except TimeoutError:
@@ -238,7 +304,7 @@ async def health(engine: EngineDep) -> JSONResponse:
             f"Chroma did not answer within {HEALTH_SECONDS:g} s; check that it is running "
             "and not stuck"
         )
-        status, body = 503, _unavailable(engine, engine.mode, message)
+        status, body = 503, _unavailable(collections, collections.default.mode, message)
     return JSONResponse(body.model_dump(), status)
 
 
@@ -273,20 +339,23 @@ def chat_completions(
     return StreamingResponse(events, media_type="text/event-stream")
 
 
-def _engine_binder(engine: Engine) -> Any:
-    """A dependency that hands `engine` to the handlers of this request (`request_engine`)."""
+def _engine_binder(engine: Engine, collections: Collections) -> Any:
+    """A dependency that hands `engine` and `collections` to the handlers of this request."""
 
     async def bind(request: Request) -> None:
         request.state.engine = engine
+        request.state.collections = collections
 
     return bind
 
 
-def build_router(engine: Engine, settings: AppSettings) -> APIRouter:
-    """/api/* and /v1/* routes over one engine, behind the optional bearer token."""
-    router = APIRouter(
-        dependencies=[Depends(_token_check(settings)), Depends(_engine_binder(engine))]
-    )
+def build_router(
+    engine: Engine, settings: AppSettings, collections: Collections | None = None
+) -> APIRouter:
+    """/api/* and /v1/* routes over one engine (and the store's other collections), behind the
+    optional bearer token."""
+    binder = _engine_binder(engine, collections or Collections(engine))
+    router = APIRouter(dependencies=[Depends(_token_check(settings)), Depends(binder)])
     router.include_router(_routes)
     return router
 
@@ -365,10 +434,16 @@ def _static(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def create_api(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
+def create_api(
+    engine: Engine,
+    settings: AppSettings | None = None,
+    *,
+    collections: Collections | None = None,
+) -> FastAPI:
     """The FastAPI app with the JSON API, /widget.js, /gradio.js and offline /docs.
 
-    `settings` (default: the engine's) gives the serving knobs: CORS, token, answer mode."""
+    `settings` (default: the engine's) gives the serving knobs: CORS, token, answer mode;
+    `collections` the engines of other collections, shared with the page (default: made here)."""
     settings = settings or app_settings(engine.settings)
     app = FastAPI(
         title="News Assistant API",
@@ -396,6 +471,6 @@ def create_api(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     app.add_middleware(FramePolicy, origins=listed)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     install_error_handlers(app)
-    app.include_router(build_router(engine, settings))
+    app.include_router(build_router(engine, settings, collections))
     app.include_router(_pages)
     return app

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,11 @@ from assistant.answer import Answer, format_date
 from assistant.engine import Engine
 from assistant.retrieve import Filters, Passage
 from index.config import quiet_offline_environment
+from index.demo import DEFAULT_DEMO, DEMO_CORPORA
 from index.errors import NewsAssistantError
 from index.loaders import FIELDS, FORMATS
+from index.watch import Watcher, feed_list, parse_every
+from index.web_pages import is_url
 from serving.cli_eval import eval_group
 from serving.cli_options import (
     EXIT_INCONSISTENT,
@@ -77,7 +82,7 @@ def _parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH_OR_URL...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read every file as this format.")
 @click.option(
     "--field",
@@ -92,18 +97,21 @@ def _parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 @errors_to_messages
 def ingest(
     engine: Engine,
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     fmt: str | None,
     fields: tuple[str, ...],
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Add articles from files or folders (jsonl, json, csv, txt, md, html).
+    """Add articles from files or folders (jsonl, json, csv, txt, md, html) and from the web.
 
-    Re-ingesting unchanged articles does nothing; changed ones replace their old chunks.
-    Exits 3 when some records were bad (each is listed with file, line and field)."""
+    An http(s) URL is an RSS or Atom feed (each item's page is fetched) or an article page;
+    only the servers named here are asked, politely (robots.txt, two requests at a time, a
+    re-fetch of an unchanged page sends nothing new). Re-ingesting unchanged articles does
+    nothing; changed ones replace their old chunks. Exits 3 when some records or pages were
+    bad (each is listed with file, line and field, or URL and reason)."""
     report = engine.index.ingest(
-        paths,
+        [item if is_url(item) else Path(item) for item in paths],
         fmt=fmt,
         fields=_parse_fields(fields),
         progress=not quiet,
@@ -407,13 +415,27 @@ def check(engine: Engine, repair: bool, no_vectors: bool, as_json: bool) -> None
 
 
 @cli.command()
+@click.option(
+    "--corpus",
+    type=click.Choice(list(DEMO_CORPORA)),
+    help="Which demo corpus; it goes into the collection of its name unless --collection is "
+    f"given. Default: the one of the collection, else {DEFAULT_DEMO!r}.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.pass_obj
+@click.pass_context
 @errors_to_messages
-def demo(engine: Engine, quiet: bool) -> None:
-    """Build the index of the bundled demo corpus (if the store is empty)."""
-    report = engine.index.ensure_demo(progress=not quiet)
-    click.echo(report.summary() if report else f"index already holds {engine.index.count()} chunks")
+def demo(ctx: click.Context, corpus: str | None, quiet: bool) -> None:
+    """Build the index of a bundled demo corpus (if its collection is empty)."""
+    engine: Engine = ctx.obj
+    if corpus and not (ctx.parent and ctx.parent.params.get("collection")):
+        collection = DEMO_CORPORA[corpus].collection
+        engine = Engine(engine.settings.with_changes(collection=collection))
+    report = engine.index.ensure_demo(progress=not quiet, corpus=corpus)
+    where = f"collection {engine.settings.collection!r}"
+    if report:
+        click.echo(f"{where}: {report.summary()}")
+    else:
+        click.echo(f"{where} already holds {engine.index.count()} chunks")
 
 
 @cli.command()
@@ -440,6 +462,69 @@ def serve(engine: Engine, host: str, port: int, no_demo: bool, api_only: bool, q
     if api_only:
         settings = settings.with_changes(serve_ui=False)
     run_server(settings, host=host, port=port, progress=not quiet)
+
+
+@cli.command()
+@click.argument("feeds", nargs=-1, metavar="[FEED_URL]...")
+@click.option(
+    "--opml",
+    "opml_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also watch the feeds an OPML file lists (repeatable).",
+)
+@click.option("--every", metavar="INTERVAL", help="How often to poll: 30s, 15m, 1h [feeds_every].")
+@click.option("--once", is_flag=True, help="Poll once and exit (3 when a feed failed).")
+@click.pass_obj
+@errors_to_messages
+def watch(
+    engine: Engine,
+    feeds: tuple[str, ...],
+    opml_files: tuple[Path, ...],
+    every: str | None,
+    once: bool,
+) -> None:
+    """Keep the archive current from feeds: poll, ingest new and changed items, repeat.
+
+    Watches the FEED_URLs, the --opml files' feeds and the feeds and feeds_opml settings. Each
+    cycle prints one line; an unchanged feed costs one conditional request and writes nothing;
+    a feed that fails is reported and tried less often until it answers again. Ctrl-C (or
+    SIGTERM) stops it after the feed it is on."""
+    settings = app_settings(engine.settings)
+    opml = [*opml_files, *([settings.feeds_opml] if settings.feeds_opml else [])]
+    urls = feed_list([*feeds, *settings.feeds], opml)
+    if not urls:
+        raise click.UsageError(
+            "no feeds to watch: give FEED_URLs, --opml FILE, or set feeds / feeds_opml"
+        )
+    try:
+        interval = parse_every(every or settings.feeds_every)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--every") from error
+    watcher = Watcher(engine.index, urls, every=interval)
+    if once:
+        report = watcher.poll_once()
+        click.echo(report.line())
+        if not report.ok:
+            sys.exit(EXIT_PARTIAL)
+        return
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: now
+        stop.set()
+        click.echo("stopping after the current feed (Ctrl-C again to quit now)", err=True)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, request_stop) for number in handled}
+    click.echo(f"watching {len(urls)} feed(s) every {every or settings.feeds_every}", err=True)
+    try:
+        watcher.run(stop, on_cycle=lambda report: click.echo(report.line()))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    click.echo("stopped", err=True)
 
 
 cli.add_command(eval_group)

@@ -3,6 +3,7 @@ object users configure: `AppSettings`, read from `NEWS_ASSISTANT_*` variables an
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from assistant.config import Settings
 from index.config import ENV_PREFIX, IndexSettings
+from index.watch import DEFAULT_EVERY, parse_every
 
 
 class AppSettings(Settings):
@@ -60,6 +62,24 @@ class AppSettings(Settings):
     max_connections: int = Field(
         500, ge=1, description="Connections served at once; requests on more get 503."
     )
+    # Read by `news-assistant watch` and by the web app, which polls them in a thread of its own.
+    feeds: list[str] = Field(
+        default_factory=list,
+        description="RSS/Atom feed URLs to keep the archive current from (`watch`, and the web "
+        "app while it runs); empty: none.",
+    )
+    feeds_opml: Path | None = Field(
+        None, description="An OPML file whose outlines' xmlUrl are feeds to watch too."
+    )
+    feeds_every: str = Field(
+        DEFAULT_EVERY, description="How often feeds are polled: e.g. 30s, 15m, 1h."
+    )
+
+    @field_validator("feeds_every")
+    @classmethod
+    def _every(cls, every: str) -> str:
+        parse_every(every)
+        return every
 
     @field_validator("cors_origins")
     @classmethod

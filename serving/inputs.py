@@ -99,13 +99,26 @@ def safe_url(url: str | None) -> str:
 
 
 def passage_json(passage: Passage) -> dict[str, Any]:
-    """A passage as it is sent to clients (its URL through `safe_url`)."""
-    return {**passage.as_dict(), "url": safe_url(passage.url)}
+    """A passage as it is sent to clients (its URLs through `safe_url`)."""
+    return {
+        **passage.as_dict(),
+        "url": safe_url(passage.url),
+        "also_published_by": also_published_json(passage),
+    }
+
+
+def also_published_json(passage: Passage) -> list[dict[str, str]]:
+    """The passage's syndicated copies as sent to clients (their URLs through `safe_url`)."""
+    return [{**c, "url": safe_url(c.get("url", ""))} for c in passage.also_published_by]
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
-    """A citation as it is sent to clients (its URL through `safe_url`)."""
-    return {**citation.as_dict(), "url": safe_url(citation.passage.url)}
+    """A citation as it is sent to clients (its URLs through `safe_url`)."""
+    return {
+        **citation.as_dict(),
+        "url": safe_url(citation.passage.url),
+        "also_published_by": also_published_json(citation.passage),
+    }
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

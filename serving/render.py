@@ -215,8 +215,27 @@ def render_card(
         f'<details class="na-card" id="{ident}"{" open" if open_ else ""}>'
         f'<summary><span class="na-num">{esc(label)}</span> '
         f'<span class="na-title">{esc(passage.title or "(untitled)")}</span></summary>'
-        f'<div class="na-meta">{meta}</div><div class="na-passage">{body}</div>{link}</details>'
+        f'<div class="na-meta">{meta}</div><div class="na-passage">{body}</div>{link}'
+        f"{_also_published(passage)}</details>"
     )
+
+
+def _also_published(passage: Passage) -> str:
+    """The card's "Also published by: Outlet (link), ..." line; empty without copies."""
+    if not passage.also_published_by:
+        return ""
+    items = []
+    for copy in passage.also_published_by:
+        outlet = esc(copy.get("source") or copy.get("title") or "another outlet")
+        url = safe_url(copy.get("url", ""))  # only http(s) links are clickable
+        title = esc(copy.get("title", ""))
+        items.append(
+            f'{outlet} (<a href="{esc(url)}" target="_blank" rel="noopener noreferrer" '
+            f'title="{title}">link</a>)'
+            if url
+            else outlet
+        )
+    return f'<div class="na-also">Also published by: {", ".join(items)}</div>'
 
 
 def _citation_card(turn: int, citation: Citation, *, open_: bool) -> str:

@@ -58,6 +58,11 @@ class SearchRequest(FilterFields):
     k: int | None = Field(
         None, ge=MIN_K, le=MAX_K, description="How many passages (default: top_k)."
     )
+    collection: str | None = Field(
+        None,
+        max_length=63,
+        description="Which archive (one of /api/health's `collections`); default: the server's.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -70,6 +75,13 @@ class SearchRequest(FilterFields):
 class AskRequest(SearchRequest):
     history: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
     use_llm: bool | None = Field(None, description="Force (true) or skip (false) the LLM.")
+
+
+class CopyOut(BaseModel):
+    source: str
+    title: str
+    url: str = Field(description="http(s) only; empty otherwise.")
+    published: str
 
 
 class PassageOut(BaseModel):
@@ -85,6 +97,10 @@ class PassageOut(BaseModel):
     end: int
     score: float
     signals: dict[str, float]
+    also_published_by: list[CopyOut] = Field(
+        default_factory=list,
+        description="Syndicated copies of the article, merged into it at ingest.",
+    )
 
 
 class CitationOut(BaseModel):
@@ -106,6 +122,10 @@ class CitationOut(BaseModel):
         description="The article ranges the passage is made of, joined by a blank line."
     )
     quote_offset: int = Field(description="Where the quote starts in `passage`.")
+    also_published_by: list[CopyOut] = Field(
+        default_factory=list,
+        description="Syndicated copies of the article, merged into it at ingest.",
+    )
 
 
 class AskResponse(BaseModel):
@@ -136,6 +156,15 @@ class HealthResponse(BaseModel):
     outlets: int
     mode: str
     message: str = ""
+    collections: list[str] = Field(
+        default_factory=list,
+        description="The archives `collection` may name, the default (described above) first.",
+    )
+    last_updated: str | None = Field(
+        None,
+        description="When this server last brought the archive up to date (a feed poll or an "
+        "ingest that read everything), ISO 8601 UTC; null: not since it started.",
+    )
 
 
 class TextPart(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import gradio as gr
@@ -13,8 +15,10 @@ from gradio.routes import App as GradioApp
 from starlette.routing import Mount
 
 from assistant.engine import Engine
+from index.demo import demo_for_collection
 from index.errors import ConfigError, NewsAssistantError
-from serving.api import create_api
+from index.watch import Watcher, feed_list, parse_every, updated_text
+from serving.api import Collections, create_api
 from serving.config import AppSettings, app_settings, origin_problem
 from serving.inputs import (
     MAX_QUESTION,
@@ -38,6 +42,15 @@ DEMO_QUESTIONS = (  # (question, a word the corpus must contain for it to be off
     ("What did Jen Psaki say about Ukraine?", "Psaki"),
     ("What did the White House say about free COVID-19 tests?", "COVID"),
 )
+# The MultiHop-RAG demo (`news-assistant demo --corpus multihop-2023`): each is answered, with
+# citations, from its 2023 articles.
+MULTIHOP_QUESTIONS = (
+    ("What did the FTC allege in its lawsuit against Amazon?", "FTC"),
+    ("What are the stomach risks of Ozempic and Wegovy?", "Ozempic"),
+    ("What is the Michigan sign-stealing scandal?", "sign-stealing"),
+    ("What was Sam Bankman-Fried on trial for?", "Bankman-Fried"),
+)
+QUESTIONS_BY_COLLECTION = {"multihop-2023": MULTIHOP_QUESTIONS}
 MAX_EXAMPLES = 4
 
 # Clicks inside the chat: [n] opens its source card; "Copy" puts the answer on the clipboard.
@@ -45,9 +58,13 @@ CHAT_JS = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
 APP_CSS = (STATIC_DIR / "app.css").read_text(encoding="utf-8")
 
 
-def example_questions(titles: Sequence[tuple[str, str]], texts: Sequence[str]) -> list[str]:
+def example_questions(
+    titles: Sequence[tuple[str, str]],
+    texts: Sequence[str],
+    questions: Sequence[tuple[str, str]] = DEMO_QUESTIONS,
+) -> list[str]:
     """Questions this corpus can answer: the demo's where its articles are, then from titles."""
-    found = [q for q, needle in DEMO_QUESTIONS if any(needle in t for t in texts)]
+    found = [q for q, needle in questions if any(needle in t for t in texts)]
     for _, title in titles:
         if len(found) >= MAX_EXAMPLES:
             break
@@ -58,6 +75,12 @@ def example_questions(titles: Sequence[tuple[str, str]], texts: Sequence[str]) -
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _updated(engine: Engine) -> str:
+    """The header's "updated 5 min ago": when this process last brought the archive up to date."""
+    text = updated_text(engine.index.last_updated)
+    return f', <span class="na-updated" id="na-updated">{esc(text)}</span>' if text else ""
 
 
 def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], list[str]]:
@@ -80,11 +103,26 @@ def _header(engine: Engine, *, examples: bool = True) -> tuple[str, list[str], l
     )
     line = (
         f'<div class="na-header"><h1>News Assistant</h1><p>{_count(summary.articles, "article")} '
-        f"from {_count(len(summary.outlets), 'outlet')}{span}. "
+        f"from {_count(len(summary.outlets), 'outlet')}{span}{_updated(engine)}. "
         f'Answer mode: <span class="na-mode" id="na-mode">{mode_text}</span></p></div>'
     )
     outlets = [name for name, _ in summary.outlets]
-    return line, outlets, example_questions(summary.titles, texts) if examples else []
+    if not examples:
+        return line, outlets, []
+    questions = QUESTIONS_BY_COLLECTION.get(engine.settings.collection, DEMO_QUESTIONS)
+    return line, outlets, example_questions(summary.titles, texts, questions)
+
+
+def corpus_picker(names: Sequence[str], chosen: str) -> gr.Radio:
+    """The archive picker: shown only when the store holds more than one collection."""
+    choices = [(demo.label if (demo := demo_for_collection(n)) else n, n) for n in names]
+    return gr.Radio(
+        choices=choices,
+        value=chosen,
+        label="Archive",
+        visible=len(choices) > 1,
+        elem_id="na-corpus",
+    )
 
 
 class PageHandlers:
@@ -92,8 +130,13 @@ class PageHandlers:
 
     Bound methods, not closures: Gradio reads each one's name, signature and type hints."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, collections: Collections | None = None) -> None:
         self.engine = engine
+        self.collections = collections or Collections(engine)
+
+    def _engine(self, corpus: str | None) -> Engine:
+        """The engine of the archive picked on this page (the default when none is)."""
+        return self.collections.engine(corpus or None)
 
     def respond(
         self,
@@ -103,6 +146,7 @@ class PageHandlers:
         date_to: str,
         chosen: list[str] | None,
         use_llm: bool = True,
+        corpus: str = "",
     ) -> Iterator[tuple[str, str, list[ChatTurn], str]]:
         question = (question or "").strip()
         if not question:
@@ -114,7 +158,7 @@ class PageHandlers:
             filters = parse_filters(date_from, date_to, chosen)
             history = [(t.question, t.answer.text) for t in turns[:-1] if t.answer is not None]
             yield render_chat(turns), render_sources(turns[:-1]), turns, ""
-            stream = self.engine.ask_stream(
+            stream = self._engine(corpus).ask_stream(
                 turn.question, history=history, filters=filters, use_llm=None if use_llm else False
             )
             for event in stream:
@@ -137,21 +181,36 @@ class PageHandlers:
         date_from: str,
         date_to: str,
         chosen: list[str] | None,
+        corpus: str = "",
     ) -> str:
         question = (question or "").strip()
         if not question:
             return render_sources(turns)
         try:
             filters = parse_filters(date_from, date_to, chosen)
-            passages = self.engine.search(question, filters=filters)
+            passages = self._engine(corpus).search(question, filters=filters)
         except (NewsAssistantError, ValueError) as error:
             return f'<div class="na-sources"><p class="na-error">{esc(str(error))}</p></div>'
         return render_sources(turns, SearchHits(question, passages))
 
-    def refresh(self) -> tuple[str, Any]:
-        """The corpus may have grown since the process started: recount on each page load."""
-        line, names, _ = _header(self.engine, examples=False)
-        return line, gr.Dropdown(choices=names)
+    def refresh(self, corpus: str = "") -> tuple[str, Any, Any]:
+        """The corpus may have grown, and collections come, since the process started: recount
+        on each page load."""
+        try:
+            engine, names = self._engine(corpus), self.collections.names()
+        except (NewsAssistantError, ValueError):
+            engine, names = self.engine, self.collections.last_names
+        line, outlets, _ = _header(engine, examples=False)
+        return line, gr.Dropdown(choices=outlets), corpus_picker(names, engine.settings.collection)
+
+    def switch(self, corpus: str) -> tuple[Any, ...]:
+        """Another archive picked: its header, outlets and questions; the conversation restarts."""
+        try:
+            line, outlets, examples = _header(self._engine(corpus))
+        except ValueError as error:  # the collection has gone from the store since
+            line, outlets, examples = f'<p class="na-error">{esc(str(error))}</p>', [], []
+        chips = gr.Dataset(samples=[[q] for q in examples], visible=bool(examples))
+        return line, gr.Dropdown(choices=outlets, value=[], multiselect=True), chips, *self.clear()
 
     def clear(self) -> tuple[str, str, list[ChatTurn], str]:
         return render_chat([]), render_sources([]), [], ""
@@ -186,14 +245,47 @@ class PageHandlers:
             return [passage_json(p) for p in self.engine.search(question, k=k_, filters=filters)]
 
 
-def build_ui(engine: Engine) -> gr.Blocks:
-    """The chat page: conversation, sources panel, filters, examples."""
+def _question_box() -> tuple[gr.Textbox, gr.Button, gr.Button, gr.Button]:
+    """The question box with Ask, and the search and clear buttons under it."""
+    with gr.Row():
+        question = gr.Textbox(
+            placeholder="Ask about the news, e.g. who said what, when…",
+            show_label=False,
+            max_length=MAX_QUESTION,
+            scale=5,
+            elem_id="na-question",
+            autofocus=True,
+        )
+        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="na-ask")
+    with gr.Row():
+        search = gr.Button("Search passages only", size="sm", elem_id="na-search")
+        clear_button = gr.Button("Clear conversation", size="sm", elem_id="na-clear")
+    return question, ask, search, clear_button
+
+
+def _filter_fields(outlets: list[str]) -> tuple[gr.Textbox, gr.Textbox, gr.Dropdown]:
+    """The folded filters: a date range and the outlets."""
+    with gr.Accordion("Filters", open=False, elem_id="na-filters"):
+        with gr.Row():
+            date_from = gr.Textbox(label="From", placeholder="YYYY-MM-DD")
+            date_to = gr.Textbox(label="To", placeholder="YYYY-MM-DD")
+        chosen = gr.Dropdown(choices=outlets, multiselect=True, label="Outlets", value=[])
+    return date_from, date_to, chosen
+
+
+def build_ui(engine: Engine, collections: Collections | None = None) -> gr.Blocks:
+    """The chat page: archive picker, conversation, sources panel, filters, examples."""
     header, outlets, examples = _header(engine)
-    handlers = PageHandlers(engine)
+    handlers = PageHandlers(engine, collections)
+    try:
+        names = handlers.collections.names()
+    except NewsAssistantError:
+        names = handlers.collections.last_names
 
     with gr.Blocks(title="News Assistant", analytics_enabled=False) as blocks:
         turns = gr.State([])
         header_block = gr.HTML(header, elem_id="na-header-block")
+        picker = corpus_picker(names, engine.settings.collection)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chat = gr.HTML(
@@ -205,34 +297,16 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     min_height=360,
                     padding=True,
                 )
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="Ask about the news, e.g. who said what, when…",
-                        show_label=False,
-                        max_length=MAX_QUESTION,
-                        scale=5,
-                        elem_id="na-question",
-                        autofocus=True,
-                    )
-                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="na-ask")
-                with gr.Row():
-                    search = gr.Button("Search passages only", size="sm", elem_id="na-search")
-                    clear_button = gr.Button("Clear conversation", size="sm", elem_id="na-clear")
-                chips = None
-                if examples:
-                    chips = gr.Examples(
-                        examples=[[q] for q in examples],
-                        inputs=[question],
-                        label="Try asking",
-                        elem_id="na-examples",
-                    )
-                with gr.Accordion("Filters", open=False, elem_id="na-filters"):
-                    with gr.Row():
-                        date_from = gr.Textbox(label="From", placeholder="YYYY-MM-DD")
-                        date_to = gr.Textbox(label="To", placeholder="YYYY-MM-DD")
-                    chosen = gr.Dropdown(
-                        choices=outlets, multiselect=True, label="Outlets", value=[]
-                    )
+                question, ask, search, clear_button = _question_box()
+                # Made even when empty (hidden): another archive's questions may fill it.
+                chips = gr.Examples(
+                    examples=[[q] for q in examples] or [[""]],
+                    inputs=[question],
+                    label="Try asking",
+                    elem_id="na-examples",
+                    visible=bool(examples),
+                )
+                date_from, date_to, chosen = _filter_fields(outlets)
                 use_llm = gr.Checkbox(
                     value=True,
                     label=f"Write answers with {engine.mode.removeprefix('llm:')}"
@@ -246,21 +320,27 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 )
         inputs = [question, turns, date_from, date_to, chosen]
         outputs = [chat, sources, turns, question]
-        triggers = [ask.click, question.submit]
-        if chips is not None:
-            # A chip asks at once: it fills the box, then the same answer runs as for "Ask".
-            triggers.append(chips.load_input_event.then)
+        # A chip asks at once: it fills the box, then the same answer runs as for "Ask".
+        triggers = [ask.click, question.submit, chips.load_input_event.then]
         for trigger in triggers:
             trigger(
                 handlers.respond,
-                [*inputs, use_llm],
+                [*inputs, use_llm, picker],
                 outputs,
                 api_visibility="private",
                 show_progress="hidden",
             )
-        search.click(handlers.search_only, inputs, [sources], api_visibility="private")
+        search.click(handlers.search_only, [*inputs, picker], [sources], api_visibility="private")
         clear_button.click(handlers.clear, None, outputs, api_visibility="private")
-        blocks.load(handlers.refresh, None, [header_block, chosen], api_visibility="private")
+        picker.input(  # the reader's choice only, not a refresh that re-sets the same value
+            handlers.switch,
+            [picker],
+            [header_block, chosen, chips.dataset, *outputs],
+            api_visibility="private",
+        )
+        blocks.load(
+            handlers.refresh, [picker], [header_block, chosen, picker], api_visibility="private"
+        )
         gr.api(handlers.api_ask, api_name="ask")
         gr.api(handlers.api_search, api_name="search")
     return blocks
@@ -316,10 +396,12 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     `settings` (default: the engine's) gives the serving knobs: CORS, token, login, queue."""
     settings = settings or app_settings(engine.settings)
     check_exposure(settings)
-    app = create_api(engine, settings)
+    collections = Collections(engine)  # the page and the API share the engine of each archive
+    app = create_api(engine, settings, collections=collections)
+    watch_feeds(app, engine, settings)
     if not settings.serve_ui:
         return app
-    blocks = build_ui(engine)
+    blocks = build_ui(engine, collections)
     blocks.queue(default_concurrency_limit=settings.concurrency)
     app = gr.mount_gradio_app(
         app,
@@ -339,6 +421,29 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         gradio_app = _mounted_gradio(app)
         gradio_app.add_middleware(GradioGuard, gradio_app=gradio_app, api_token=settings.api_token)
     return app
+
+
+def watch_feeds(app: FastAPI, engine: Engine, settings: AppSettings) -> Watcher | None:
+    """Poll the configured feeds into the engine's archive while `app` runs (None: no feeds)."""
+    feeds = feed_list(settings.feeds, [settings.feeds_opml] if settings.feeds_opml else [])
+    if not feeds:
+        return None
+    # The engine's own Index: what the watcher adds is what the app's searches see.
+    watcher = Watcher(engine.index, feeds, every=parse_every(settings.feeds_every))
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(running: Any) -> AsyncIterator[Any]:
+        watcher.start()
+        try:
+            async with inner(running) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(watcher.stop)  # it finishes the feed it is on
+
+    app.router.lifespan_context = lifespan
+    app.state.watcher = watcher
+    return watcher
 
 
 def prepare(engine: Engine, *, progress: bool = True) -> None:

@@ -341,6 +341,8 @@ def test_app_py_starts_and_serves(tmp_path: Any) -> None:
                 "outlets": 0,
                 "mode": "extractive",
                 "message": "",
+                "collections": ["news"],  # an empty store: the default only
+                "last_updated": None,
             }
             break
         else:

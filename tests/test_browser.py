@@ -432,3 +432,59 @@ def test_widget_says_what_to_fix_when_the_app_refuses(
         assert message.endswith(
             "try again in a minute, and if it lasts, check the app's Chroma server"
         )
+
+
+MULTIHOP_LABEL = "MultiHop-RAG: 49 outlets, Sep–Dec 2023"
+
+
+@pytest.fixture(scope="module")
+def two_archive_server(
+    tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, embedder: Any
+) -> Iterator[LiveServer]:
+    """The app over a store with the small 2022 corpus and 60 of the 2023 demo's articles."""
+    import json
+
+    from news_assistant_data import MULTIHOP_DIR
+
+    from index.demo import DEMO_CORPORA
+    from index.embedding import VectorCache
+    from serving.web import create_app
+    from tests.conftest import indexed_engine
+
+    folder = tmp_path_factory.mktemp("two-archives")
+    rows = json.loads((MULTIHOP_DIR / "corpus.json").read_text(encoding="utf-8"))
+    subset = [r for r in rows if "FTC" in r["body"]][:20] + rows[:40]  # the chip's answer, more
+    (folder / "corpus.json").write_text(json.dumps(subset))
+    engine = indexed_engine([small_corpus], folder / "store", embedder, demo_vectors=True)
+    multihop = Engine(engine.settings.with_changes(collection="multihop-2023"), embedder=embedder)
+    shipped = VectorCache.load(DEMO_CORPORA["multihop-2023"].vectors_path(embedder))
+    multihop.index.ingest([folder / "corpus.json"], vector_cache=shipped, progress=False)
+    with LiveServer(create_app(engine)) as server:
+        yield server
+
+
+def test_the_archive_picker_switches_the_header_chips_and_answers(
+    visit: Visit, two_archive_server: LiveServer, web_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = visit.page
+    page.goto(web_server.url)  # one collection: no picker
+    expect(page.locator("#na-header-block")).to_contain_text("2022")
+    assert not page.locator("#na-corpus").is_visible()
+
+    page.goto(two_archive_server.url)
+    picker = page.locator("#na-corpus")
+    expect(picker).to_be_visible()
+    expect(page.locator("#na-examples button").first).to_have_text(DEMO_QUESTION)
+    picker.locator("label", has_text=MULTIHOP_LABEL).click()
+    expect(page.locator("#na-header-block")).to_contain_text("2023-12-", timeout=30_000)
+    chip = page.locator("#na-examples button").first
+    expect(chip).to_have_text("What did the FTC allege in its lawsuit against Amazon?")
+    chip.click()
+    page.locator("#na-chat a.na-cite", has_text="[1]").first.wait_for(timeout=ANSWER_TIMEOUT)
+    card = page.locator("#na-src-0-1")
+    assert card.locator("time").get_attribute("datetime", timeout=10_000).startswith("2023-")
+    assert "Amazon" in card.inner_text()
+    assert visit.errors == []
+    visit.assert_stayed_local()

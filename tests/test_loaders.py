@@ -709,6 +709,21 @@ def test_html_fallbacks(tmp_path: Path) -> None:
     assert "Loose text without paragraphs." in article.body
 
 
+def test_html_news_page_keeps_the_story_and_drops_the_boilerplate() -> None:
+    path = Path(__file__).parent / "data" / "web" / "storm.html"
+    article = only_article(load(path))
+    assert (article.title, article.author, article.source, article.published) == (
+        "Storm cuts power to 40,000 homes on the coast",  # JSON-LD headline, not og:title
+        "Dana Ray, Li Wen",
+        "Coast Times",
+        "2024-03-01",
+    )
+    assert article.url == "https://coast.example/2024/03/02/storm-power-cuts"
+    assert article.body.startswith("A winter storm brought winds")
+    for noise in ("COOKIE", "NAV_NEWS", "ADVERT", "RELATED", "NEWSLETTER", "FOOTER", "By Dana"):
+        assert noise not in article.body
+
+
 def test_html_bad_date_and_empty_body(tmp_path: Path) -> None:
     path = tmp_path / "a.html"
     path.write_text(

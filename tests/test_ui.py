@@ -18,7 +18,7 @@ from serving.render import (
     render_chat,
     render_sources,
 )
-from serving.web import example_questions
+from serving.web import MULTIHOP_QUESTIONS, corpus_picker, example_questions
 from tests.factories import make_passage
 
 BODY = 'Intro. Lavrov said "NATO <b>must</b> not expand" on Friday. More text.'
@@ -168,6 +168,24 @@ def test_demo_question_comes_first_when_the_corpus_has_it() -> None:
     assert found[0] == "What did Lavrov say about NATO expansion?"
     assert found[1:] == ["What is “A long day” about?", "What is “Another day” about?"]
     assert example_questions(titles, ["no names here"])[0] == "What is “A long day” about?"
+
+
+def test_the_archive_picker_shows_only_with_two_collections_and_names_demos() -> None:
+    alone = corpus_picker(["news"], "news")
+    assert alone.visible is False
+    both = corpus_picker(["news", "multihop-2023", "mine"], "multihop-2023")
+    assert both.visible is True and both.value == "multihop-2023"
+    assert both.choices == [
+        ("White House and TASS, Jan–Feb 2022", "news"),
+        ("MultiHop-RAG: 49 outlets, Sep–Dec 2023", "multihop-2023"),
+        ("mine", "mine"),  # not a demo: its name
+    ]
+
+
+def test_each_demo_archive_offers_its_own_questions() -> None:
+    texts = ["The FTC sued Amazon", "Ozempic study", "Lavrov said things"]
+    found = example_questions([], texts, MULTIHOP_QUESTIONS)
+    assert found == [MULTIHOP_QUESTIONS[0][0], MULTIHOP_QUESTIONS[1][0]]  # Lavrov's is not here
 
 
 def test_filters_from_the_form() -> None:
