@@ -125,13 +125,16 @@ class Index:
         `corpus` (a name in `index.demo.DEMO_CORPORA`) defaults to this collection's demo."""
         from index.demo import ensure_demo_index
 
-        return ensure_demo_index(
+        report = ensure_demo_index(
             settings=self.settings,
             store=self.store,
             embedder=self.embedder,
             progress=progress,
             corpus=corpus,
         )
+        if report is not None and not report.issues:
+            self.last_updated = time.time()
+        return report
 
     def collections(self) -> list[str]:
         """The names of the store's collections that hold articles, this one's among them."""
