@@ -33,6 +33,139 @@ def test_follow_ups_become_standalone(follow_up: str, standalone: str) -> None:
     assert condense_question(follow_up, [LAVROV_TURN]) == standalone
 
 
+BIDEN_TURN = (
+    "What did Biden say about sanctions on Russia?",
+    "Joe Biden said (Reuters, 24 Feb 2022): “...” [1]",
+)
+ZELENSKY_TURN = (
+    "What did Zelensky say about the grain deal?",
+    "Volodymyr Zelensky said (Kyiv Independent, 17 Jul 2023): “...” [1]",
+)
+EU_TURN = (
+    "What sanctions did the EU impose on Russia?",
+    "The EU agreed a package of sanctions (Reuters, 2 Mar 2022) [1]",
+)
+TROOPS_TURN = (
+    "How many troops did Russia mass near the border in January 2022?",
+    "About 100,000 troops, according to US officials (AP, 28 Jan 2022) [1]",
+)
+GENEVA_TURN = (
+    "What happened at the Geneva talks?",
+    "The talks ended without agreement (Reuters, 10 Jan 2022) [1]",
+)
+PSAKI_CHAIN = [LAVROV_TURN, ("And Psaki?", "Jen Psaki said (CNN, 31 Jan 2022): “...” [1]")]
+
+# What a demanding user asks next over a news archive: other speakers, the same speaker on
+# another topic, when/where/why/who, the next day, another month or place, pronouns.
+FOLLOW_UPS: list[tuple[list[tuple[str, str]], str, str]] = [
+    (
+        [LAVROV_TURN],
+        "And what did Psaki say about that?",
+        "What did Psaki say about NATO expansion?",
+    ),
+    ([LAVROV_TURN], "When was that?", "When did Lavrov say that about NATO expansion?"),
+    ([LAVROV_TURN], "When did he say that?", "When did Lavrov say that about NATO expansion?"),
+    ([LAVROV_TURN], "Where?", "Where did Lavrov say that about NATO expansion?"),
+    ([LAVROV_TURN], "Why did he say that?", "Why did Lavrov say that about NATO expansion?"),
+    ([LAVROV_TURN], "Who said it?", "Who said that about NATO expansion?"),
+    ([LAVROV_TURN], "Who else?", "Who else spoke about NATO expansion?"),
+    (
+        [LAVROV_TURN],
+        "And the day after?",
+        "What did Lavrov say about NATO expansion the day after 28 Jan 2022?",
+    ),
+    ([LAVROV_TURN], "Did he mention Finland?", "Did Lavrov mention Finland?"),
+    ([LAVROV_TURN], "Was he right about it?", "Was Lavrov right about NATO expansion?"),
+    ([LAVROV_TURN], "And what did he say about Finland?", "What did Lavrov say about Finland?"),
+    ([LAVROV_TURN], "What did they say about it?", "What did Lavrov say about NATO expansion?"),
+    ([BIDEN_TURN], "What about Scholz?", "What did Scholz say about sanctions on Russia?"),
+    ([BIDEN_TURN], "And what did Macron say?", "What did Macron say about sanctions on Russia?"),
+    ([BIDEN_TURN], "What about China?", "What did Biden say about sanctions on China?"),
+    ([BIDEN_TURN], "When?", "When did Biden say that about sanctions on Russia?"),
+    (
+        [BIDEN_TURN],
+        "And a week later?",
+        "What did Biden say about sanctions on Russia a week after 24 Feb 2022?",
+    ),
+    ([ZELENSKY_TURN], "And what did Erdogan say?", "What did Erdogan say about the grain deal?"),
+    ([ZELENSKY_TURN], "Did he mention Turkey?", "Did Zelensky mention Turkey?"),
+    ([ZELENSKY_TURN], "Did he criticise it?", "Did Zelensky criticise the grain deal?"),
+    (
+        [ZELENSKY_TURN],
+        "What did his spokesman say about it?",
+        "What did Zelensky’s spokesman say about the grain deal?",
+    ),
+    ([EU_TURN], "What about China?", "What sanctions did the EU impose on China?"),
+    ([EU_TURN], "And in 2023?", "What sanctions did the EU impose on Russia in 2023?"),
+    (
+        [EU_TURN],
+        "What happened next?",
+        "What sanctions did the EU impose on Russia after 2 Mar 2022?",
+    ),
+    (
+        [TROOPS_TURN],
+        "And in February?",
+        "How many troops did Russia mass near the border in February?",
+    ),
+    (
+        [TROOPS_TURN],
+        "What about Belarus?",
+        "How many troops did Belarus mass near the border in January 2022?",
+    ),
+    (
+        [TROOPS_TURN],
+        "What about in March 2022?",
+        "How many troops did Russia mass near the border in March 2022?",
+    ),
+    (
+        [TROOPS_TURN],
+        "And before that?",
+        "How many troops did Russia mass near the border before 28 Jan 2022?",
+    ),
+    (
+        [GENEVA_TURN],
+        "And then what happened?",
+        "What happened next regarding the Geneva talks after 10 Jan 2022?",
+    ),
+    ([GENEVA_TURN], "When was that?", "When was there news about the Geneva talks?"),
+    (
+        [GENEVA_TURN],
+        "And the next day?",
+        "What happened at the Geneva talks the day after 10 Jan 2022?",
+    ),
+    (PSAKI_CHAIN, "When did she say that?", "When did Psaki say that about NATO expansion?"),
+    (PSAKI_CHAIN, "What about Blinken?", "What did Blinken say about NATO expansion?"),
+    (
+        PSAKI_CHAIN,
+        "And the day after?",
+        "What did Psaki say about NATO expansion the day after 31 Jan 2022?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("history", "follow_up", "standalone"), FOLLOW_UPS)
+def test_follow_ups_become_grammatical_standalone_questions(
+    history: list[tuple[str, str]], follow_up: str, standalone: str
+) -> None:
+    assert condense_question(follow_up, history) == standalone
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did Biden say about sanctions on Russia?",
+        "When did Russia invade Ukraine?",
+        "Who is the president of Finland?",
+        "Where is Kherson?",
+        "How many refugees left Ukraine in March 2022?",
+    ],
+)
+def test_questions_that_are_not_follow_ups_are_returned_unchanged(question: str) -> None:
+    assert not is_follow_up(question)
+    for turn in (LAVROV_TURN, EU_TURN, GENEVA_TURN):
+        assert condense_question(question, [turn]) == question
+
+
 def test_a_question_that_stands_alone_is_left_as_it_is() -> None:
     question = "What did Biden say about sanctions on Russia?"
     assert not is_follow_up(question)
