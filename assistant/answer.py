@@ -52,7 +52,8 @@ class Citation:
 class Answer:
     """An answer whose every [n] is in `citations`; `refused` when the corpus does not answer.
 
-    When refused, `text` is REFUSAL and `passages` are the closest articles found."""
+    When refused, `text` starts with REFUSAL (then, for a question about dates the archive
+    does not cover, its date range) and `passages` are the closest articles found."""
 
     question: str
     text: str
@@ -103,3 +104,9 @@ def format_date(iso: str) -> str:
     except ValueError:
         return iso
     return f"{day.day} {day:%b} {day.year}"
+
+
+def archive_span(first: date, last: date) -> str:
+    """ "The archive covers 1 January to 28 February 2022." for the days first to last."""
+    start = f"{first.day} {first:%B}" + ("" if first.year == last.year else f" {first.year}")
+    return f"The archive covers {start} to {last.day} {last:%B} {last.year}."

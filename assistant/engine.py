@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from functools import cached_property
 
-from assistant.answer import REFUSAL, Answer, StreamEvent
+from assistant.answer import REFUSAL, Answer, StreamEvent, archive_span
 from assistant.chat import condense_question, is_follow_up
 from assistant.citations import CitationChecker, Evidence, Numbering, SentenceVectors, check_stream
 from assistant.config import Settings
@@ -17,7 +18,7 @@ from assistant.extractive import (
     question_vectors_for,
 )
 from assistant.llm import Generator, LLMError, answer_messages, is_refusal
-from assistant.query import asked_speaker
+from assistant.query import all_outside, asked_speaker, mentions_time
 from assistant.retrieve import Filters, Passage, Retriever
 from index.archive import CorpusSummary, Index
 from index.embedding import Embedder
@@ -39,6 +40,8 @@ class Engine:
         process); otherwise each is made from `settings` when first used."""
         self.settings = settings or Settings()
         self.index = Index(self.settings, store=store, embedder=embedder)
+        # (corpus fingerprint, first and last publication day): read again only when it changes
+        self._archive_days: tuple[str, tuple[date, date] | None] | None = None
 
     @property
     def store(self) -> ChunkStore:
@@ -146,7 +149,10 @@ class Engine:
         )
         if generator is not None:
             answer.mode = generator.mode
-        if not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
+        if span := self._dates_outside_archive(standalone, draft):
+            notes.append("the question asks about dates the archive does not cover")
+            yield from _refuse(answer, span)
+        elif not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
             if generator is not None:
                 notes.append("the articles found are too far from the question to ask the LLM")
             yield from _refuse(answer)
@@ -163,6 +169,36 @@ class Engine:
             lap("generate", mark)
         timings["total"] = time.perf_counter() - started
         yield StreamEvent("answer", answer=answer)
+
+    def _dates_outside_archive(self, question: str, draft: Draft) -> str:
+        """The archive's range as a sentence if the question asks only about days outside it."""
+        days = self._archive_dates()
+        dates = self.retriever.understand(question).dates
+        if days is None or not all_outside(dates, *days):
+            return ""
+        # Articles look back ("spent $26.3 billion in 2021"): an answer naming the time stands.
+        # Only the answer's own sentences count: passages name other years in passing.
+        if any(mentions_time(s.text, named) for s in draft.sentences for named in dates):
+            return ""
+        return archive_span(*days)
+
+    def _archive_dates(self) -> tuple[date, date] | None:
+        """The first and last publication days, or None when no article has a date."""
+        fingerprint = self.retriever.view().fingerprint
+        cached = self._archive_days
+        if cached is None or cached[0] != fingerprint:
+            summary = self.index.summary()
+            days = None
+            if summary.first_date and summary.last_date:
+                try:
+                    days = (
+                        date.fromisoformat(summary.first_date[:10]),
+                        date.fromisoformat(summary.last_date[:10]),
+                    )
+                except ValueError:  # a date the loaders kept as written: no range to refuse on
+                    days = None
+            cached = self._archive_days = (fingerprint, days)
+        return cached[1]
 
     def _standalone(
         self,
@@ -187,11 +223,11 @@ class _NothingVerified(Exception):
     """Nothing the LLM wrote survived the citation check (and nothing of it was shown)."""
 
 
-def _refuse(answer: Answer) -> Iterator[StreamEvent]:
+def _refuse(answer: Answer, why: str = "") -> Iterator[StreamEvent]:
     answer.refused = True
-    answer.text = REFUSAL
+    answer.text = f"{REFUSAL} {why}" if why else REFUSAL
     answer.citations = []
-    yield StreamEvent("delta", text=REFUSAL)
+    yield StreamEvent("delta", text=answer.text)
 
 
 def _extractive(answer: Answer, draft: Draft) -> Iterator[StreamEvent]:

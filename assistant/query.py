@@ -28,6 +28,31 @@ class DateRange:
         return (self.end - self.start).days + 1
 
 
+_YEAR_WORD = re.compile(r"\b(?:19|20)\d\d\b")
+_MONTH_WORD = re.compile(rf"\b(?:{MONTH_PATTERN})\b", re.I)
+
+
+def _years_and_months(text: str) -> tuple[set[str], set[int]]:
+    months = {month_number(m.group()) for m in _MONTH_WORD.finditer(text) if m.group()[0].isupper()}
+    return set(_YEAR_WORD.findall(text)), {m for m in months if m}
+
+
+def all_outside(ranges: Sequence[DateRange], first: date, last: date) -> bool:
+    """Whether there are date ranges, each named with its year, all clear of [first, last]."""
+    # Without a year ("in July", "last year") the range is a guess from the newest article.
+    return bool(ranges) and all(
+        _YEAR_WORD.search(r.text) and (r.end < first or r.start > last) for r in ranges
+    )
+
+
+def mentions_time(text: str, named: DateRange) -> bool:
+    """Whether `text` names a year in `named` and the months its words name ("March 2021")."""
+    months = _years_and_months(named.text)[1]
+    has_years, has_months = _years_and_months(text)
+    in_range = any(named.start.year <= int(y) <= named.end.year for y in has_years)
+    return in_range and months <= has_months
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """Characters [start, end) of the question that name something."""
