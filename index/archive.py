@@ -123,18 +123,14 @@ class Index:
         """Ingest a bundled demo corpus if the collection is empty (None when it is not).
 
         `corpus` (a name in `index.demo.DEMO_CORPORA`) defaults to this collection's demo."""
-        from index.demo import ensure_demo_index
+        from index.demo import demo_to_build, shipped_vectors
 
-        report = ensure_demo_index(
-            settings=self.settings,
-            store=self.store,
-            embedder=self.embedder,
-            progress=progress,
-            corpus=corpus,
+        if not self.is_empty():
+            return None
+        chosen = demo_to_build(self.settings.collection, corpus)
+        return self.ingest(
+            chosen.files, vector_cache=shipped_vectors(chosen, self.embedder), progress=progress
         )
-        if report is not None and not report.issues:
-            self.last_updated = time.time()
-        return report
 
     def collections(self) -> list[str]:
         """The names of the store's collections that hold articles, this one's among them."""

@@ -9,8 +9,7 @@ from news_assistant_data import DEMO_DIR, MULTIHOP_DIR
 
 from index.config import IndexSettings
 from index.embedding import Embedder, VectorCache
-from index.pipeline import IngestReport, ingest
-from index.store import ChunkStore
+from index.pipeline import IngestReport
 
 DEMO_FILES = (
     DEMO_DIR / "whitehouse-2022.jsonl",
@@ -68,38 +67,17 @@ def demo_for_collection(collection: str) -> DemoCorpus | None:
     return next((c for c in DEMO_CORPORA.values() if c.collection == collection), None)
 
 
-def demo_vectors_path(embedder: Embedder) -> Path:
-    """The default demo's shipped vectors."""
-    return DEMO_CORPORA[DEFAULT_DEMO].vectors_path(embedder)
+def demo_to_build(collection: str, corpus: str | None = None) -> DemoCorpus:
+    """The demo corpus `corpus`, else the one built into `collection`, else the default."""
+    if corpus:
+        return demo_corpus(corpus)
+    return demo_for_collection(collection) or DEMO_CORPORA[DEFAULT_DEMO]
 
 
-def ensure_demo_index(
-    *,
-    settings: IndexSettings,
-    store: ChunkStore,
-    embedder: Embedder,
-    progress: bool = True,
-    corpus: str | None = None,
-) -> IngestReport | None:
-    """Ingest a demo corpus if the store's collection is empty; vectors come from the shipped
-    cache. `corpus` defaults to the one built into this collection, else the default demo."""
-    if store.count() > 0:
-        return None
-    chosen = (
-        demo_corpus(corpus)
-        if corpus
-        else demo_for_collection(settings.collection) or DEMO_CORPORA[DEFAULT_DEMO]
-    )
-    cache_path = chosen.vectors_path(embedder)
-    cache = VectorCache.load(cache_path) if cache_path.exists() else None
-    return ingest(
-        chosen.files,
-        settings=settings,
-        store=store,
-        embedder=embedder,
-        vector_cache=cache,
-        progress=progress,
-    )
+def shipped_vectors(corpus: DemoCorpus, embedder: Embedder) -> VectorCache | None:
+    """The vectors shipped for `corpus` under this model, so building it embeds nothing."""
+    path = corpus.vectors_path(embedder)
+    return VectorCache.load(path) if path.exists() else None
 
 
 def build_vector_cache(
@@ -108,7 +86,7 @@ def build_vector_cache(
     """Embed every chunk of the articles under `paths`, as ingest would, into a cache."""
     from index.embedding import text_key
     from index.loaders import load_paths
-    from index.pipeline import IngestReport, chunk_article, dedupe, embedding_text
+    from index.pipeline import chunk_article, dedupe, embedding_text
 
     articles = dedupe(load_paths(paths), IngestReport())
     texts = [

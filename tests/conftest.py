@@ -96,11 +96,9 @@ def indexed_engine(
     engine = Engine(make_settings(storage, **changes), embedder=embedder)
     cache = None
     if demo_vectors:
-        from index.demo import demo_vectors_path
-        from index.embedding import VectorCache
+        from index.demo import DEFAULT_DEMO, DEMO_CORPORA, shipped_vectors
 
-        shipped = demo_vectors_path(embedder)
-        cache = VectorCache.load(shipped) if shipped.exists() else None
+        cache = shipped_vectors(DEMO_CORPORA[DEFAULT_DEMO], embedder)
     engine.index.ingest(paths, vector_cache=cache, progress=False)
     return engine
 
