@@ -5,7 +5,7 @@ engine = Engine(Settings(storage_dir="storage"))
 answer = engine.ask("What did Lavrov say about NATO expansion?")
 """
 
-from assistant.answer import Answer, Citation, StreamEvent
+from assistant.answer import Answer, Citation, ShortAnswer, StreamEvent
 from assistant.config import Settings
 from assistant.engine import Engine
 from assistant.llm import LLMError
@@ -19,5 +19,6 @@ __all__ = [
     "LLMError",
     "Passage",
     "Settings",
+    "ShortAnswer",
     "StreamEvent",
 ]

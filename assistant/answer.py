@@ -48,6 +48,30 @@ class Citation:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    """The answer in a few words, first in the answer: a verbatim span of a cited sentence
+    ("17 June", "Sam Bankman-Fried", "$26.3 billion") and the [n] it comes from.
+
+    kind: what the question asked for: "date", "number", "amount", "person", "organisation",
+    "place", "title" or "choice" (one of the options a question offers)."""
+
+    text: str
+    citation: int  # the [n] of the citation whose article holds the span
+    quote_start: int  # character offsets of `text` in the article body
+    quote_end: int
+    kind: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citation": self.citation,
+            "quote_start": self.quote_start,
+            "quote_end": self.quote_end,
+            "kind": self.kind,
+        }
+
+
 @dataclass
 class Answer:
     """An answer whose every [n] is in `citations`; `refused` when the corpus does not answer.
@@ -65,6 +89,16 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     evidence_score: float = 0.0  # how well the best sentence found matches the question
     notes: list[str] = field(default_factory=list)  # what the citation check changed, fallbacks
+    # The short answer when the question asks for a date, number, person, place ... (else None);
+    # more than one when the passages disagree (each is given, the first leads).
+    short_answers: list[ShortAnswer] = field(default_factory=list)
+    # "yes" or "no" only where it follows mechanically from the cited evidence (two dates
+    # compared, each part found or not); "" otherwise, the evidence laid out instead.
+    verdict: str = ""
+
+    @property
+    def short_answer(self) -> ShortAnswer | None:
+        return self.short_answers[0] if self.short_answers else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +112,9 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "evidence_score": round(self.evidence_score, 4),
             "notes": self.notes,
+            "short_answer": self.short_answer.as_dict() if self.short_answer else None,
+            "short_answers": [s.as_dict() for s in self.short_answers],
+            "verdict": self.verdict or None,
         }
 
     def closest_articles(self, limit: int = 5) -> list[Passage]:
