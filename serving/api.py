@@ -133,9 +133,14 @@ def _chat_completion(ids: _ChatIds, answer: Answer) -> dict[str, Any]:
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "citations": [citation_json(c) for c in answer.citations],
-        "refused": answer.refused,
-        "mode": answer.mode,
+        **_answer_extras(answer),
     }
+
+
+def _answer_extras(answer: Answer) -> dict[str, Any]:
+    """What OpenAI's schema has no field for: refusal, mode, short answer and verdict."""
+    data = answer.as_dict()
+    return {key: data[key] for key in ("refused", "mode", "short_answer", "verdict")}
 
 
 def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> Iterator[str]:
@@ -148,8 +153,7 @@ def _chat_events(ids: _ChatIds, stream: Callable[[], Iterator[StreamEvent]]) -> 
             elif event.kind == "answer" and event.answer is not None:
                 final = ids.chunk({}, "stop")
                 final["citations"] = [citation_json(c) for c in event.answer.citations]
-                final["refused"] = event.answer.refused
-                final["mode"] = event.answer.mode
+                final.update(_answer_extras(event.answer))
                 yield _sse(final)
     except NewsAssistantError as error:
         # Headers are gone; tell the client in the stream, as OpenAI servers do.

@@ -196,6 +196,14 @@ def _print_sources(answer: Answer) -> None:
         click.echo(f"    “{quote}” (characters {citation.quote_start}-{citation.quote_end})")
 
 
+def _print_short_answer(answer: Answer) -> None:
+    """The short answer (and a mechanical verdict) again, set apart from the answer."""
+    for short in answer.short_answers:
+        click.secho(f"\nShort answer: {short.text} [{short.citation}]", bold=True)
+    if answer.verdict:
+        click.secho(f"\nVerdict: {answer.verdict} (follows from the cited evidence)", bold=True)
+
+
 def _print_notes(answer: Answer) -> None:
     for note in answer.notes:
         click.echo(f"note: {note}", err=True)
@@ -238,6 +246,7 @@ def ask(
         click.echo(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
         return
     answer = _stream_answer(engine, question, [], filters=filters, k=k, use_llm=use_llm)
+    _print_short_answer(answer)
     _print_sources(answer)
     _print_notes(answer)
 
@@ -318,6 +327,7 @@ def chat(
             continue
         if answer.standalone_question != question:
             click.echo(f"(understood as: {answer.standalone_question})", err=True)
+        _print_short_answer(answer)
         _print_sources(answer)
         _print_notes(answer)
         click.echo()

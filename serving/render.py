@@ -63,6 +63,33 @@ def render_answer_text(text: str, *, turn: int, numbers: Sequence[int]) -> str:
     return _paragraphs(_MARKER.sub(link, esc(text)))
 
 
+def _short_lead(answer: Answer) -> str:
+    """How the answer's text begins when it leads with its short answer(s), else ""."""
+    if not answer.short_answers:
+        return ""
+    lead = f"{answer.short_answers[0].text} [{answer.short_answers[0].citation}]"
+    return lead if answer.text.startswith(lead) else ""
+
+
+def _without_short_answer(answer: Answer) -> str:
+    """The answer's text after its leading short answer sentence (shown in its own box)."""
+    lead = _short_lead(answer)
+    if not lead:
+        return answer.text
+    rest = answer.text[len(lead) :]
+    return rest[1:].lstrip() if rest.startswith(".") else rest.lstrip()
+
+
+def _short_answer_box(answer: Answer, turn: int, numbers: Sequence[int]) -> str:
+    """The short answer, shown first and prominently, with its [n]."""
+    if not _short_lead(answer):
+        return ""
+    shown = " ".join(f"{s.text} [{s.citation}]" for s in answer.short_answers[:1])
+    body = render_answer_text(shown, turn=turn, numbers=numbers)
+    body = body.removeprefix("<p>").removesuffix("</p>")
+    return f'<p class="na-short" title="The answer in a few words">{body}</p>'
+
+
 def copy_text(answer: Answer) -> str:
     """The answer with its citations as plain text, for the clipboard."""
     lines = [answer.text.strip()]
@@ -106,7 +133,9 @@ def _render_reply(index: int, turn: ChatTurn) -> str:
         body = text or '<p class="na-wait">Searching the articles…</p>'
         return f'<div class="{classes} na-streaming"><div class="na-bubble">{body}</div></div>'
     numbers = [c.number for c in answer.citations]
-    body = render_answer_text(answer.text, turn=index, numbers=numbers)
+    body = _short_answer_box(answer, index, numbers) + render_answer_text(
+        _without_short_answer(answer), turn=index, numbers=numbers
+    )
     if answer.refused:
         classes += " na-refused"
     foot = (

@@ -128,6 +128,17 @@ class CitationOut(BaseModel):
     )
 
 
+class ShortAnswerOut(BaseModel):
+    text: str = Field(description="The answer in a few words, verbatim from a cited sentence.")
+    citation: int = Field(description="The [n] of the citation whose article holds it.")
+    quote_start: int = Field(description="Where it starts in the article body (characters).")
+    quote_end: int
+    kind: str = Field(
+        description="What was asked for: date, number, amount, person, organisation, place, "
+        "title or choice."
+    )
+
+
 class AskResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -141,6 +152,20 @@ class AskResponse(BaseModel):
     timings: dict[str, float]
     evidence_score: float = 0.0
     notes: list[str] = Field(default_factory=list)
+    short_answer: ShortAnswerOut | None = Field(
+        default=None,
+        description="The short answer the answer begins with, when the question asks for a "
+        "date, number, person, place ...; null otherwise.",
+    )
+    short_answers: list[ShortAnswerOut] = Field(
+        default_factory=list,
+        description="Every short answer given: more than one when the articles disagree.",
+    )
+    verdict: str | None = Field(
+        default=None,
+        description='"yes" or "no" where it follows mechanically from the cited evidence '
+        "(dates compared, each part found or not); null otherwise.",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from assistant.answer import Answer, Citation
+from assistant.answer import Answer, Citation, ShortAnswer
 from assistant.retrieve import Passage
 from serving.inputs import parse_filters
 from serving.render import (
@@ -55,6 +55,27 @@ def test_known_markers_link_to_their_cards_and_text_is_escaped() -> None:
     assert '<a class="na-cite" href="#na-src-2-1" data-card="na-src-2-1"' in html
     assert "&lt;b&gt;must&lt;/b&gt;" in html and "<b>" not in html
     assert "[7]" in html and "na-src-2-7" not in html  # an unknown number stays text
+
+
+def test_the_short_answer_leads_in_its_own_box_and_is_not_said_twice() -> None:
+    a = answer()
+    start = a.citations[0].quote_start
+    a.text = "NATO <b>must</b> not expand [1]. " + a.text
+    a.short_answers = [ShortAnswer("NATO <b>must</b> not expand", 1, start, start + 26, "title")]
+    html = render_chat([ChatTurn(question="q", answer=a)])
+    box = html.index('<p class="na-short"')
+    assert "NATO &lt;b&gt;must&lt;/b&gt; not expand" in html[box : box + 200]
+    assert 'data-card="na-src-0-1"' in html[box : box + 300]
+    shown = html[box : html.index('<div class="na-foot">')]
+    # Once in the box, once in Lavrov's quote: the leading sentence is not repeated below it.
+    assert shown.count("not expand") == 2
+    assert shown.index("</p>") < shown.index("Lavrov said")
+
+
+def test_no_short_answer_box_when_the_text_does_not_lead_with_it() -> None:
+    a = answer()
+    a.short_answers = [ShortAnswer("Friday", 1, 0, 6, "date")]
+    assert "na-short" not in render_chat([ChatTurn(question="q", answer=a)])
 
 
 def test_chat_escapes_the_question_and_puts_copy_text_in_an_attribute() -> None:

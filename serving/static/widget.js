@@ -148,6 +148,12 @@
     // Text between markers is added as text nodes; a known [n] becomes a button to its source.
     const text = data.answer || "";
     let last = 0;
+    // The short answer the text leads with ("17 June [1]. ..."), set in bold.
+    const short = data.short_answer;
+    if (short && text.startsWith(`${short.text} [${short.citation}]`)) {
+      box.append(el("strong", { class: "short", text: short.text }));
+      last = short.text.length;
+    }
     for (const match of text.matchAll(/\[(\d{1,3})\]/g)) {
       const item = items.get(Number(match[1]));
       if (!item) continue;
