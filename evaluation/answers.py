@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine import Engine
-from evaluation.corpus import DEFAULT_CORPUS, eval_engine, unmatched_evidence
+from evaluation.corpus import DEFAULT_CORPUS, DEMO, EvalCorpus, eval_engine, unmatched_evidence
 from evaluation.errors import EvaluationError
 from evaluation.metrics import DEPTH
-from evaluation.questions import load_questions, select_questions
+from evaluation.questions import DEMO_QUERIES, load_questions, select_questions
 from evaluation.runs import BenchmarkRun, questions_manifest, run_benchmark
 from evaluation.targets import HttpTarget, InProcessTarget
 
@@ -23,7 +23,7 @@ def run_answer_eval(
     engine: Engine,
     questions_path: Path,
     out: Path,
-    corpus: Path | None = None,
+    corpus: Path | str | None = None,
     url: str | None = None,
     token: str | None = None,
     k: int = DEPTH,
@@ -35,7 +35,8 @@ def run_answer_eval(
 ) -> tuple[BenchmarkRun, list[str]]:
     """The whole `eval answers` run: read and select the questions, then answer them with an
     engine over the corpus's evaluation index or with the server at `url`; returns the run
-    and notes for the user."""
+    and notes for the user. `corpus` "demo" is the bundled demo corpus (the default for its
+    question file)."""
     source = load_questions(questions_path)
     questions = select_questions(source.questions, sample=sample, seed=seed, limit=limit)
     options: dict[str, Any] = {"limit": limit, "sample": sample, "seed": seed}
@@ -47,10 +48,13 @@ def run_answer_eval(
     else:
         if corpus is None and source.format == "multihop-rag":
             corpus = DEFAULT_CORPUS
+        if corpus is None and questions_path.resolve() == DEMO_QUERIES.resolve():
+            corpus = DEMO
         if corpus is None:
             raise EvaluationError("--corpus: give the articles the questions are about")
-        local = eval_engine(engine, corpus, progress=progress)
-        options["corpus"] = str(corpus)
+        articles = EvalCorpus.of(corpus, engine.embedder.model_id)
+        local = eval_engine(engine, articles, progress=progress)
+        options["corpus"] = articles.label
         missing = unmatched_evidence(questions, local)
         if missing:
             notes.append(
@@ -67,6 +71,7 @@ def run_answer_eval(
             out,
             manifest=questions_manifest(source, **options),
             progress=progress,
+            context=source.questions,
         )
     finally:
         if isinstance(target, HttpTarget):

@@ -203,3 +203,31 @@ def contains_fact(passage: str, fact: str) -> bool:
     """The benchmark's evidence test: the fact is in the passage once spaces/newlines go."""
     needle = squeeze(fact)
     return bool(needle) and needle in squeeze(passage)
+
+
+# Short answers, verdicts and answers judged right ---------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[A-Z0-9])")
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
+SHORT_F1_RIGHT = 0.5  # a short answer this close to a gold answer counts as right
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of an answer, its [n] markers removed."""
+    plain = strip_citations(text)
+    return _SENTENCE_END.split(plain, maxsplit=1)[0].strip() if plain else ""
+
+
+def yes_no(gold: str) -> str | None:
+    """ "yes" or "no" when a gold answer is one of them, else None."""
+    word = normalise_answer(gold)
+    return word if word in ("yes", "no") else None
+
+
+def _phrase_key(text: str) -> str:
+    return " ".join(text.translate(_QUOTES).casefold().split())
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whether `phrase` is in `text`, case, spacing and curly quotes aside."""
+    return _phrase_key(phrase) in _phrase_key(text)

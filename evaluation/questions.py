@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from news_assistant_data import MULTIHOP_DIR
+from news_assistant_data import DEMO_DIR, MULTIHOP_DIR
 
 from evaluation import metrics
 from evaluation.errors import EvaluationError
 from index.articles import article_id as stored_article_id
 
 DEFAULT_QUERIES = MULTIHOP_DIR / "queries-dev.json"
+DEMO_QUERIES = DEMO_DIR / "questions.jsonl"  # questions over the bundled demo corpus
 NULL_TYPE = "null_query"  # MultiHop-RAG's questions the corpus cannot answer
 
 
@@ -71,6 +72,9 @@ class Question:
     answers: tuple[str, ...]
     question_type: str
     evidence: tuple[GoldEvidence, ...] = ()
+    must_contain: tuple[str, ...] = ()  # phrases the answer must contain (any case)
+    must_not_contain: tuple[str, ...] = ()  # phrases it must not (a reporter's question, say)
+    follow_up_of: str = ""  # the id of the question this one follows in a conversation
 
     @property
     def facts(self) -> list[str]:
@@ -125,6 +129,15 @@ def _list(value: object, where: str, name: str) -> list[Any]:
     return value
 
 
+def _phrases(value: object, where: str, name: str) -> tuple[str, ...]:
+    """A text or a list of texts, none empty."""
+    items = [value] if isinstance(value, str) else _list(value, where, name)
+    phrases = tuple(_text(item, where, name) for item in items)
+    if any(not phrase for phrase in phrases):
+        raise EvaluationError(f"{where}: field '{name}': empty phrase")
+    return phrases
+
+
 def question_from_record(
     record: object, where: str, default_id: str, *, require_answers: bool = True
 ) -> Question:
@@ -141,8 +154,11 @@ def question_from_record(
         for a in (given if isinstance(given, list) else [given] if given is not None else [])
     ]
     answers = [a for a in answers if a]
-    if not answers and require_answers:
-        raise EvaluationError(f"{where}: field 'answer': missing or empty (or give 'answers')")
+    must_contain = _phrases(record.get("must_contain"), where, "must_contain")
+    if not answers and not must_contain and require_answers:
+        raise EvaluationError(
+            f"{where}: field 'answer': missing or empty (or give 'answers' or 'must_contain')"
+        )
     evidence = [
         _evidence(item, where)
         for item in _list(record.get("evidence", record.get("evidence_list")), where, "evidence")
@@ -158,6 +174,9 @@ def question_from_record(
         answers=tuple(answers),
         question_type=_text(kind, where, "question_type") or "all",
         evidence=tuple(e for e in evidence if e.fact or e.article_key),
+        must_contain=must_contain,
+        must_not_contain=_phrases(record.get("must_not_contain"), where, "must_not_contain"),
+        follow_up_of=_text(record.get("follow_up_of"), where, "follow_up_of"),
     )
 
 
@@ -206,6 +225,10 @@ def load_questions(path: Path, *, require_answers: bool = True) -> QuestionFile:
     for (_, where, _), q in zip(records, questions, strict=True):
         if q.id in seen:
             raise EvaluationError(f"{where}: id {q.id!r} also at {seen[q.id]}")
+        if q.follow_up_of and q.follow_up_of not in seen:
+            raise EvaluationError(
+                f"{where}: field 'follow_up_of': no earlier question has the id {q.follow_up_of!r}"
+            )
         seen[q.id] = where
     upstream = all(isinstance(r, dict) and "evidence_list" in r for r, _, _ in records)
     return QuestionFile(
@@ -214,6 +237,15 @@ def load_questions(path: Path, *, require_answers: bool = True) -> QuestionFile:
         questions=questions,
         sha1=hashlib.sha1(data).hexdigest(),
     )
+
+
+def conversation(question: Question, by_id: dict[str, Question]) -> list[Question]:
+    """The questions asked before `question` in its conversation, first first."""
+    earlier: list[Question] = []
+    while question.follow_up_of and question.follow_up_of in by_id:
+        question = by_id[question.follow_up_of]
+        earlier.insert(0, question)
+    return earlier
 
 
 def select_questions(

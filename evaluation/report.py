@@ -33,9 +33,11 @@ PUBLISHED_ACCURACY: tuple[tuple[str, float], ...] = (
 )
 RETRIEVAL_COLUMNS = ("MRR@10", "MAP@10", "Hits@10", "Hits@4")
 TYPE_COLUMNS = (
+    ("right", "right"),
     ("lenient", "lenient acc"),
     ("exact_match", "EM"),
     ("token_f1", "F1"),
+    ("short_f1", "short F1"),
     ("Hits@4", "Hits@4"),
     ("Hits@10", "Hits@10"),
     ("MRR@10", "MRR@10"),
@@ -150,6 +152,12 @@ NOTES = """## How to read these numbers
   match for a one-word answer; read them as a floor.
 - A refusal counts as the answer "Insufficient information." and `[n]` citation markers are
   removed before any answer is scored.
+- **short F1**: SQuAD token F1 of the short answer (or, where the answer gives none, of its
+  first sentence) against the gold answers, over answerable questions whose gold answer is
+  not yes or no.
+- **right**: a question to refuse was refused; any other was answered, holds every
+  `must_contain` phrase and no `must_not_contain` phrase, and, where gold answers are given,
+  matches one by the lenient rule or by a short answer (or verdict) of token F1 >= 0.5.
 - **Retrieval** scores (Hits@K, MRR@10, MAP@10, evidence recall/complete@10) are the
   benchmark's, over the ranked passages each answer was built from (`k` = 10), for questions
   with gold evidence facts; a passage holds a fact when the fact, with spaces and newlines
@@ -173,6 +181,8 @@ def _overview(run: BenchmarkRun) -> list[str]:
     scores = overall["scores"]
     counts = overall["counts"]
     rows = [
+        ["right", _num(scores["right"]), str(counts["right"])],
+        ["short-answer token F1", _num(scores["short_f1"]), str(counts["short_f1"])],
         ["lenient accuracy (benchmark rule)", _num(scores["lenient"]), str(counts["lenient"])],
         ["exact match", _num(scores["exact_match"]), str(counts["exact_match"])],
         ["token F1", _num(scores["token_f1"]), str(counts["token_f1"])],
@@ -289,6 +299,59 @@ def _by_type(summary: dict[str, Any]) -> list[str]:
     ]
 
 
+def _verdicts(summary: dict[str, Any]) -> list[str]:
+    """Yes/no verdicts beside always answering "yes", per question type with yes/no questions."""
+    rows = []
+    for name, block in _groups(summary):
+        scores, counts = block["scores"], block["counts"]
+        if not counts.get("yes_baseline"):
+            continue
+        rows.append(
+            [
+                name,
+                str(counts["yes_baseline"]),
+                f"{_num(scores['verdict_coverage'])} ({counts['verdict_accuracy']})",
+                _num(scores["verdict_accuracy"]),
+                _num(scores["yes_on_verdicts"]),
+                _num(scores["yes_baseline"]),
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "type",
+        "yes/no questions",
+        "verdict given (n)",
+        "verdict accuracy",
+        '"yes" on those',
+        '"yes" on all',
+    ]
+    return [
+        "## Yes/no verdicts",
+        "",
+        "Over the questions whose gold answer is yes or no: how often the answer states a verdict, "
+        'how often that verdict is right, and beside it the accuracy of always answering "yes" '
+        "on the same questions and on all the yes/no questions.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def _wrong(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The questions not answered right, with why and the start of the answer."""
+    wrong = [r for r in records if r.get("wrong_because")]
+    lines = [f"## Not right ({len(wrong)} of {len(records)})", ""]
+    for r in wrong:
+        said = " ".join(str(r["answer"]).split())
+        said = said if len(said) <= 200 else said[:200] + " ..."
+        lines.append(
+            f"- `{r['id']}` ({r['question_type']}) {r['question']} -- {r['wrong_because']}. "
+            f"Answer: {said}"
+        )
+    return [*lines, ""]
+
+
 def plot_scores_by_type(summary: dict[str, Any], path: Path) -> Path:
     """Grouped bars: each chart metric for every question type and overall."""
     import matplotlib
@@ -363,7 +426,8 @@ def write_report(run: BenchmarkRun) -> list[Path]:
         plot_scores_by_type(run.summary, run.out / SCORES_CHART),
         plot_latency(run.records, run.out / LATENCY_CHART),
     ]
-    lines = [*_overview(run), "", *_by_type(run.summary), ""]
+    lines = [*_overview(run), "", *_by_type(run.summary), "", *_verdicts(run.summary)]
+    lines += _wrong(run.records)
     if run.manifest.get("format") == "multihop-rag":
         lines += [*_baselines(run.summary), ""]
     lines += [

@@ -12,9 +12,9 @@ from typing import Any
 from tqdm import tqdm
 
 from evaluation.errors import EvaluationError, QuestionFailed
-from evaluation.questions import Question, QuestionFile
+from evaluation.questions import Question, QuestionFile, conversation
 from evaluation.scoring import question_record, summarise_answers
-from evaluation.targets import Prediction, Target
+from evaluation.targets import History, Prediction, Target
 
 ANSWERS_FILE = "answers.jsonl"
 MANIFEST_FILE = "run.json"
@@ -69,6 +69,29 @@ def _earlier_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return before if isinstance(before, dict) else {}
 
 
+class Conversations:
+    """The earlier turns of follow-up questions: the answers their questions got in this run,
+    else asked now (unscored) when the earlier question is not part of the run."""
+
+    def __init__(self, questions: Sequence[Question], target: Target) -> None:
+        self.by_id = {q.id: q for q in questions}
+        self.target = target
+        self.answers: dict[str, str] = {}
+
+    def history(self, question: Question) -> History:
+        turns: list[tuple[str, str]] = []
+        for earlier in conversation(question, self.by_id):
+            if earlier.id not in self.answers:
+                said = (
+                    self.target.answer(earlier.question, history=list(turns))
+                    if turns
+                    else self.target.answer(earlier.question)
+                )
+                self.answers[earlier.id] = said.answer
+            turns.append((earlier.question, self.answers[earlier.id]))
+        return turns
+
+
 def run_benchmark(
     questions: Sequence[Question],
     target: Target,
@@ -76,9 +99,13 @@ def run_benchmark(
     *,
     manifest: dict[str, Any] | None = None,
     progress: bool = True,
+    context: Sequence[Question] = (),
 ) -> BenchmarkRun:
     """Answer every question not already in `out`/answers.jsonl, appending one line each as
-    it goes (so an interrupted run picks up where it stopped), then summarise them all."""
+    it goes (so an interrupted run picks up where it stopped), then summarise them all.
+
+    A follow-up (`follow_up_of`) is asked after the questions before it in its conversation,
+    with their questions and answers as history; `context` holds those not in `questions`."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = {**(manifest or {}), **target.describe(), "questions": len(questions)}
     before = _earlier_manifest(out, manifest)
@@ -91,10 +118,14 @@ def run_benchmark(
     by_id = {q.id: q for q in questions}
     # Answers from an earlier run are scored again, so every figure comes from this code.
     done = {
-        i: question_record(by_id[i], Prediction.from_record(r))
+        i: question_record(
+            by_id[i], Prediction.from_record(r), [tuple(t) for t in r.get("history") or []]
+        )
         for i, r in read_records(answers).items()
         if i in by_id and not r.get("error")
     }
+    conversations = Conversations([*context, *questions], target)
+    conversations.answers.update({i: r["answer"] for i, r in done.items()})
     todo = [q for q in questions if q.id not in done]
     if answers.exists() and answers.stat().st_size:
         with answers.open("rb") as existing:
@@ -116,8 +147,15 @@ def run_benchmark(
     ):
         for question in todo:
             try:
-                record = question_record(question, target.answer(question.question))
+                history = conversations.history(question)
+                prediction = (
+                    target.answer(question.question, history=history)
+                    if history
+                    else target.answer(question.question)
+                )
+                record = question_record(question, prediction, history)
                 done[question.id] = record
+                conversations.answers[question.id] = prediction.answer
             except QuestionFailed as error:
                 record = {"id": question.id, "question": question.question, "error": str(error)}
                 failures.append(record)

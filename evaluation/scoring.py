@@ -13,9 +13,18 @@ from evaluation.questions import GoldEvidence, Question
 from evaluation.targets import Prediction
 
 RETRIEVAL_METRICS = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "recall@10", "complete@10")
-ANSWER_METRICS = ("lenient", "exact_match", "token_f1")
+ANSWER_METRICS = ("lenient", "exact_match", "token_f1", "short_f1", "right")
+# Over yes/no questions: verdicts given, their accuracy, and always answering "yes" on the
+# questions with a verdict and on all of them.
+VERDICT_METRICS = ("verdict_coverage", "verdict_accuracy", "yes_on_verdicts", "yes_baseline")
 CITATION_METRICS = ("citation_precision", "citation_recall")
-ALL_METRICS = (*ANSWER_METRICS, *RETRIEVAL_METRICS, *CITATION_METRICS, "refused")
+ALL_METRICS = (
+    *ANSWER_METRICS,
+    *RETRIEVAL_METRICS,
+    *CITATION_METRICS,
+    *VERDICT_METRICS,
+    "refused",
+)
 
 
 def evidence_groups(question: Question) -> list[list[GoldEvidence]]:
@@ -40,6 +49,43 @@ def _cites(citation: dict[str, Any], evidence: Iterable[GoldEvidence]) -> bool:
     return False
 
 
+def wrong_because(question: Question, prediction: Prediction) -> str:
+    """Why an answer is not right ("" when it is): refused or not as it should be, a phrase
+    missing or present, or no gold answer matched (leniently, or by the short answer's
+    token F1 of at least 0.5)."""
+    if question.unanswerable:
+        return "" if prediction.refused else "answered a question to refuse"
+    if prediction.refused:
+        return "refused"
+    said = metrics.strip_citations(prediction.answer)
+    missing = [p for p in question.must_contain if not metrics.contains_phrase(said, p)]
+    if missing:
+        return f"lacks {missing[0]!r}"
+    present = [p for p in question.must_not_contain if metrics.contains_phrase(said, p)]
+    if present:
+        return f"contains {present[0]!r}"
+    if question.answers and not any(metrics.lenient_match(said, gold) for gold in question.answers):
+        shorts = [prediction.short_text, prediction.verdict or ""]
+        if max(metrics.token_f1(s, question.answers) for s in shorts) < metrics.SHORT_F1_RIGHT:
+            return "matches no gold answer"
+    return ""
+
+
+def _verdict_scores(question: Question, prediction: Prediction) -> dict[str, float | None]:
+    golds = {metrics.yes_no(a) for a in question.answers}
+    if not question.answers or None in golds:
+        return {}
+    gold_yes = float("yes" in golds)
+    scores: dict[str, float | None] = {
+        "verdict_coverage": float(prediction.verdict is not None),
+        "yes_baseline": gold_yes,
+    }
+    if prediction.verdict is not None:
+        scores["verdict_accuracy"] = float(prediction.verdict.lower() in golds)
+        scores["yes_on_verdicts"] = gold_yes
+    return scores
+
+
 def score_answer(question: Question, prediction: Prediction) -> dict[str, float | None]:
     """Every per-question score; None where a metric does not apply (no evidence, say).
 
@@ -50,6 +96,11 @@ def score_answer(question: Question, prediction: Prediction) -> dict[str, float 
     scores["exact_match"] = metrics.exact_match(said, question.answers)
     scores["token_f1"] = metrics.token_f1(said, question.answers)
     scores["refused"] = float(prediction.refused)
+    scores["right"] = float(not wrong_because(question, prediction))
+    verdicts = _verdict_scores(question, prediction)
+    scores.update(verdicts)
+    if question.answers and not question.unanswerable and not verdicts:
+        scores["short_f1"] = metrics.token_f1(prediction.short_text, question.answers)
     facts = question.facts
     if facts and not question.unanswerable:
         ranks = metrics.fact_ranks([p["text"] for p in prediction.passages[:DEPTH]], facts)
@@ -70,8 +121,11 @@ def score_answer(question: Question, prediction: Prediction) -> dict[str, float 
     return scores
 
 
-def question_record(question: Question, prediction: Prediction) -> dict[str, Any]:
-    """One line of answers.jsonl: the question, the prediction, its scores and timings."""
+def question_record(
+    question: Question, prediction: Prediction, history: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """One line of answers.jsonl: the question (and the conversation before it), the
+    prediction, its scores and timings."""
     facts = question.facts
     texts = [p["text"] for p in prediction.passages[:DEPTH]]
     return {
@@ -80,13 +134,19 @@ def question_record(question: Question, prediction: Prediction) -> dict[str, Any
         "question_type": question.question_type,
         "gold_answers": list(question.answers),
         "unanswerable": question.unanswerable,
+        "follow_up_of": question.follow_up_of or None,
+        "history": [list(turn) for turn in history],
         "answer": prediction.answer,
+        "short_answer": prediction.short_answer,
+        "short_answers": prediction.short_answers,
+        "verdict": prediction.verdict,
         "refused": prediction.refused,
         "mode": prediction.mode,
         "citations": prediction.citations,
         "passages": prediction.passages,
         "fact_ranks": metrics.fact_ranks(texts, facts) if facts else [],
         "scores": score_answer(question, prediction),
+        "wrong_because": wrong_because(question, prediction),
         "latency_s": round(prediction.latency_s, 4),
         "first_token_s": round(prediction.first_token_s, 4),
         "error": None,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assistant.engine import Engine
+from evaluation import metrics
 from evaluation.errors import EvaluationError, QuestionFailed
 from evaluation.metrics import DEPTH
 
@@ -22,6 +24,10 @@ class Prediction:
     passages: list[dict[str, Any]]  # ranked: chunk_id, article_id, title, url, source, text
     latency_s: float
     first_token_s: float
+    # {text, citation, quote_start, quote_end, kind}: the answer in a few words, if it gave one
+    short_answer: dict[str, Any] | None = None
+    short_answers: list[dict[str, Any]] = field(default_factory=list)
+    verdict: str | None = None  # "yes" or "no" where the answer states one
 
     @classmethod
     def from_answer(
@@ -47,11 +53,14 @@ class Prediction:
             ],
             latency_s=latency_s,
             first_token_s=first_token_s,
+            short_answer=data.get("short_answer") or None,
+            short_answers=list(data.get("short_answers") or []),
+            verdict=data.get("verdict") or None,
         )
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Prediction:
-        """Back from a line of answers.jsonl."""
+        """Back from a line of answers.jsonl (lines written before short answers too)."""
         return cls(
             answer=record["answer"],
             refused=record["refused"],
@@ -60,13 +69,29 @@ class Prediction:
             passages=record["passages"],
             latency_s=record["latency_s"],
             first_token_s=record["first_token_s"],
+            short_answer=record.get("short_answer") or None,
+            short_answers=list(record.get("short_answers") or []),
+            verdict=record.get("verdict") or None,
         )
+
+    @property
+    def short_text(self) -> str:
+        """The short answer, or else the answer's first sentence ("" when refused)."""
+        if self.refused:
+            return ""
+        if self.short_answer and str(self.short_answer.get("text", "")).strip():
+            return str(self.short_answer["text"])
+        return metrics.first_sentence(self.answer)
+
+
+MAX_TURN_CHARS = 20_000  # what /api/ask takes of one earlier message
+History = Sequence[tuple[str, str]]  # earlier (question, answer) turns of a conversation
 
 
 class Target(Protocol):
     """What answers the questions: the engine in this process, or a server."""
 
-    def answer(self, question: str) -> Prediction: ...
+    def answer(self, question: str, history: History = ()) -> Prediction: ...
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -76,11 +101,12 @@ class InProcessTarget:
     def __init__(self, engine: Engine, *, k: int = DEPTH, use_llm: bool | None = None) -> None:
         self.engine, self.k, self.use_llm = engine, k, use_llm
 
-    def answer(self, question: str) -> Prediction:
+    def answer(self, question: str, history: History = ()) -> Prediction:
         started = time.perf_counter()
         first: float | None = None
         final = None
-        for event in self.engine.ask_stream(question, k=self.k, use_llm=self.use_llm):
+        events = self.engine.ask_stream(question, history=history, k=self.k, use_llm=self.use_llm)
+        for event in events:
             if event.kind == "delta" and first is None:
                 first = time.perf_counter() - started
             elif event.answer is not None:
@@ -155,8 +181,14 @@ class HttpTarget:
             raise EvaluationError(f"{self.url}/api/health: {error}") from None
         return self.health
 
-    def answer(self, question: str) -> Prediction:
+    def answer(self, question: str, history: History = ()) -> Prediction:
         body: dict[str, Any] = {"question": question, "k": self.k}
+        if history:
+            body["history"] = [
+                {"role": role, "content": text[:MAX_TURN_CHARS]}
+                for asked, said in history
+                for role, text in (("user", asked), ("assistant", said))
+            ]
         if self.use_llm is not None:
             body["use_llm"] = self.use_llm
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -72,7 +73,22 @@ def eval_retrieval(
     click.echo(f"results: {', '.join(str(p) for p in written)}")
 
 
+class CorpusPath(click.Path):
+    """An existing file or folder, or `demo` (the bundled demo corpus)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "demo":
+            return value
+        return super().convert(value, param, ctx)
+
+
 @eval_group.command(name="answers")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="The bundled demo question set over the demo corpus (White House and TASS, 2022); "
+    "the same as --queries data/demo/questions.jsonl --corpus demo.",
+)
 @click.option(
     "--queries",
     "queries_path",
@@ -82,9 +98,10 @@ def eval_retrieval(
 )
 @click.option(
     "--corpus",
-    type=click.Path(exists=True, path_type=Path),
-    help="Articles the questions are about, any file or folder `ingest` reads (default with "
-    "MultiHop-RAG questions: the bundled corpus). Not with --url.",
+    type=CorpusPath(exists=True, path_type=Path),
+    help="Articles the questions are about, any file or folder `ingest` reads, or `demo` (the "
+    "bundled demo corpus; default with MultiHop-RAG questions: the bundled corpus). Not with "
+    "--url.",
 )
 @click.option(
     "--url", help="Ask a running server over its HTTP API instead, e.g. http://host:7860."
@@ -117,8 +134,9 @@ def eval_retrieval(
 @errors_to_messages
 def eval_answers(
     engine: Engine,
+    demo: bool,
     queries_path: Path | None,
-    corpus: Path | None,
+    corpus: Path | str | None,
     url: str | None,
     token: str | None,
     llm_url: str | None,
@@ -139,11 +157,16 @@ def eval_answers(
     import time
 
     from evaluation.answers import run_answer_eval
-    from evaluation.questions import DEFAULT_QUERIES
+    from evaluation.questions import DEFAULT_QUERIES, DEMO_QUERIES
     from evaluation.report import format_summary, write_report
 
     if url and (corpus or llm_url or llm_model):
         raise click.UsageError("with --url the server answers from its own index and LLM")
+    if demo:
+        if queries_path:
+            raise click.UsageError("--demo brings its own questions; leave out --queries")
+        queries_path = DEMO_QUERIES
+        corpus = None if url else corpus or "demo"
     run, notes = run_answer_eval(
         engine=with_llm_settings(engine, llm_url, llm_model),
         questions_path=queries_path or DEFAULT_QUERIES,
