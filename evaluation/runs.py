@@ -127,13 +127,7 @@ def run_benchmark(
     conversations = Conversations([*context, *questions], target)
     conversations.answers.update({i: r["answer"] for i, r in done.items()})
     todo = [q for q in questions if q.id not in done]
-    if answers.exists() and answers.stat().st_size:
-        with answers.open("rb") as existing:
-            existing.seek(-1, 2)
-            cut_short = existing.read(1) != b"\n"
-        if cut_short:  # an interrupted write: end that line so the next one stands alone
-            with answers.open("a", encoding="utf-8") as sink:
-                sink.write("\n")
+    _end_cut_line(answers)
     failures: list[dict[str, Any]] = []
     with (
         answers.open("a", encoding="utf-8") as sink,
@@ -177,6 +171,17 @@ def run_benchmark(
         failures=failures,
         answered_now=len(todo) - len(failures),
     )
+
+
+def _end_cut_line(answers: Path) -> None:
+    """End a line an interrupted write left open, so the next record stands alone."""
+    if answers.exists() and answers.stat().st_size:
+        with answers.open("rb") as existing:
+            existing.seek(-1, 2)
+            cut_short = existing.read(1) != b"\n"
+        if cut_short:
+            with answers.open("a", encoding="utf-8") as sink:
+                sink.write("\n")
 
 
 def _code_version() -> str:
