@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import cached_property
 
-from assistant.answer import REFUSAL, Answer, StreamEvent, archive_span
+from assistant.answer import (
+    REFUSAL,
+    Answer,
+    ShortAnswer,
+    StreamEvent,
+    archive_span,
+    format_date,
+)
 from assistant.chat import condense_question, is_follow_up
 from assistant.citations import CitationChecker, Evidence, Numbering, SentenceVectors, check_stream
 from assistant.config import Settings
@@ -18,8 +26,11 @@ from assistant.extractive import (
     question_vectors_for,
 )
 from assistant.llm import Generator, LLMError, answer_messages, is_refusal
-from assistant.query import all_outside, asked_speaker, mentions_time
+from assistant.query import Mention, all_outside, asked_speaker, mentions_time
 from assistant.retrieve import Filters, Passage, Retriever
+from assistant.short_answer import ANSWER_PASSAGES, find_short_answers
+from assistant.silence import archive_silence
+from assistant.yes_no import Comparison, compare, is_yes_no
 from index.archive import CorpusSummary, Index
 from index.embedding import Embedder
 from index.errors import ConfigError
@@ -133,6 +144,7 @@ class Engine:
         vectors = self.sentence_vectors.embed(question_vectors_for(standalone, speaker))
         shortlist = Evidence(passages[:SENTENCE_PASSAGES], self.sentence_vectors)
         draft = compose(standalone, shortlist, vectors, speaker=speaker)
+        outlets = self.retriever.understand(standalone).outlet_mentions
         mark = lap("compose", mark)
 
         answer = Answer(
@@ -152,12 +164,18 @@ class Engine:
         if span := self._dates_outside_archive(standalone, draft):
             notes.append("the question asks about dates the archive does not cover")
             yield from _refuse(answer, span)
+        elif silence := archive_silence(self.retriever, standalone):
+            notes.append("the archive is silent on part of the question")
+            yield from _refuse(answer, silence.reason)
         elif not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
             if generator is not None:
                 notes.append("the articles found are too far from the question to ask the LLM")
             yield from _refuse(answer)
+        elif draft.silent_speaker:
+            notes.append(f"{draft.silent_speaker} says nothing on this in the articles found")
+            yield from _refuse(answer)
         elif generator is None:
-            yield from _extractive(answer, draft)
+            yield from _extractive(answer, draft, outlets=outlets)
         else:
             try:
                 evidence = Evidence(passages, self.sentence_vectors)
@@ -165,7 +183,7 @@ class Engine:
             except (LLMError, _NothingVerified) as error:
                 notes.append(f"{error}; answered from the articles' own sentences instead")
                 answer.mode = "extractive"
-                yield from _extractive(answer, draft)
+                yield from _extractive(answer, draft, outlets=outlets)
             lap("generate", mark)
         timings["total"] = time.perf_counter() - started
         yield StreamEvent("answer", answer=answer)
@@ -219,6 +237,9 @@ class Engine:
         return condense_question(question, history)
 
 
+_ORDERED = re.compile(r"\b(?:before|after)\b", re.I)
+
+
 class _NothingVerified(Exception):
     """Nothing the LLM wrote survived the citation check (and nothing of it was shown)."""
 
@@ -230,16 +251,99 @@ def _refuse(answer: Answer, why: str = "") -> Iterator[StreamEvent]:
     yield StreamEvent("delta", text=answer.text)
 
 
-def _extractive(answer: Answer, draft: Draft) -> Iterator[StreamEvent]:
+def _extractive(
+    answer: Answer, draft: Draft, *, outlets: Sequence[Mention] = ()
+) -> Iterator[StreamEvent]:
+    """The answer's own sentences, cited; led by the short answer ("17 June [1].") or, for a
+    yes/no question comparing outlets, by their evidence side by side (and the verdict)."""
     numbering = Numbering()
     pieces: list[str] = []
+    question = answer.standalone_question or answer.question
+    passages = answer.passages[:ANSWER_PASSAGES]
+    comparison = compare(question, passages, outlets) if is_yes_no(question) else None
+    if comparison is not None:
+        lead = _side_by_side(answer, comparison, numbering)
+    else:
+        lead = _short_answer_lead(answer, question, draft, passages, numbering)
+    if lead:
+        yield StreamEvent("delta", text=lead)
+        pieces.append(lead)
     for sentence in draft.sentences:
+        known = len(numbering.citations)
         number = numbering.number(sentence.passage, sentence.start, sentence.end)
+        if number <= known and comparison is not None:
+            continue  # already laid out beside the other side
         piece = f"{sentence.text} [{number}]"
         yield StreamEvent("delta", text=piece if not pieces else " " + piece)
         pieces.append(piece)
     answer.text = " ".join(pieces)
     answer.citations = numbering.citations
+
+
+def _short_answer_lead(
+    answer: Answer,
+    question: str,
+    draft: Draft,
+    passages: Sequence[Passage],
+    numbering: Numbering,
+) -> str:
+    """ "Sam Bankman-Fried [1]." (or both values where the passages disagree), setting
+    answer.short_answers; "" when the question asks for no short answer or none is found."""
+    cited = [(s.passage, s.start, s.end) for s in draft.sentences]
+    found = find_short_answers(question, passages, cited)
+    parts = []
+    for item in found:
+        start, end = item.sentence_start, item.sentence_end
+        for passage, a, b in cited:  # the answer's own sentence holding it: the same [n]
+            if passage.chunk_id == item.passage.chunk_id and a <= item.start and item.end <= b:
+                start, end = a, b
+                break
+        number = numbering.number(item.passage, start, end)
+        short = ShortAnswer(
+            item.text,
+            number,
+            item.passage.article_offset(item.start),
+            item.passage.article_offset(item.end),
+            item.kind,
+        )
+        answer.short_answers.append(short)
+        parts.append(f"{item.text} [{number}]")
+    if len(parts) > 1:
+        return f"The articles differ: {parts[0]} or {parts[1]}."
+    return f"{parts[0]}." if parts else ""
+
+
+def _side_by_side(answer: Answer, comparison: Comparison, numbering: Numbering) -> str:
+    """ "Yes, by the dates. TechCrunch (3 Oct 2023): ... [1] Fortune (5 Oct 2023): ... [2]"."""
+    pieces = []
+    for side in comparison.sides:
+        number = numbering.number(side.passage, side.start, side.end)
+        when = format_date(side.passage.published)
+        label = f"{side.label} ({when})" if when else side.label
+        text = " ".join(side.passage.text[side.start : side.end].split())
+        pieces.append(f"{label}: {text} [{number}]")
+    first = comparison.sides[0]
+    if comparison.order:
+        answer.short_answers.append(
+            ShortAnswer(
+                comparison.order.capitalize(),
+                1,
+                first.passage.article_offset(first.start),
+                first.passage.article_offset(first.end),
+                "choice",
+            )
+        )
+        pieces.insert(0, f"{comparison.order.capitalize()} [1], by the articles' dates.")
+    elif comparison.verdict:
+        answer.verdict = comparison.verdict
+        if _ORDERED.search(answer.standalone_question or answer.question):
+            why = "by the articles' dates"
+        elif comparison.verdict == "yes":
+            why = "each part is found in the articles"
+        else:
+            why = "a part is not found in the articles"
+        pieces.insert(0, f"{comparison.verdict.capitalize()}, {why}.")
+    return " ".join(pieces)
 
 
 def _generate(answer: Answer, generator: Generator, evidence: Evidence) -> Iterator[StreamEvent]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.speakers import Turn, transcript_turns
 from index.chunking import quote_depth_after, split_sentences
 from index.keyword import ChunkRecord, keyword_tokens
 
@@ -45,6 +46,7 @@ class ArticleText:
 
     text: str
     sentences: tuple[Sentence, ...]
+    turns: tuple[Turn, ...] = ()  # speaker turns, when the article is a transcript
 
     @classmethod
     def from_chunks(
@@ -57,6 +59,7 @@ class ArticleText:
             (int(records[i].metadata.get("start", 0)), i, records[i].text) for i in rows
         )
         size = max((start + len(text) for start, _, text in placed), default=0)
+        title = str(records[placed[0][1]].metadata.get("title", "")) if placed else ""
         chars = [" "] * size
         found: dict[int, tuple[int, list[int]]] = {}  # start -> (end, chunk rows)
         for start, row, text in placed:
@@ -88,7 +91,7 @@ class ArticleText:
         for (a, b, holders, _), text, tokens in zip(spans, texts, counts, strict=True):
             terms = keyword_tokens(text)
             sentences.append(Sentence(a, b, tokens, Counter(terms), len(terms), tuple(holders)))
-        return cls(body, tuple(sentences))
+        return cls(body, tuple(sentences), transcript_turns(body, title))
 
     def scores(
         self,
@@ -187,6 +190,12 @@ class ExcerptPicker:
                 runs.append((s.start, s.end))
             last = i
         return runs
+
+    def turns(self, runs: Sequence[tuple[int, int]]) -> tuple[Turn, ...]:
+        """The article's speaker turns that overlap `runs`."""
+        return tuple(
+            t for t in self.article.turns if any(t.start < b and a < t.end for a, b in runs)
+        )
 
     def text(self, runs: Sequence[tuple[int, int]]) -> str:
         return RUN_SEPARATOR.join(self.article.text[a:b] for a, b in runs)

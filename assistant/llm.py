@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from assistant.answer import REFUSAL, format_date
 from assistant.config import Settings
 from assistant.retrieve import Passage
+from assistant.speakers import Turn, passage_turns
 from index.errors import ConfigError, NewsAssistantError
 from prompts import prompt_file
 
@@ -38,7 +39,7 @@ def render_sources(passages: Sequence[Passage]) -> str:
     template = load_prompt("source")
     blocks = []
     for number, passage in enumerate(passages, start=1):
-        text = " ".join(passage.text.split())
+        text = " ".join(marked_text(passage).split())
         text = re.sub(r"</?\s*source", lambda m: m.group().replace("<", "‹"), text, flags=re.I)
         blocks.append(
             template.format(
@@ -50,6 +51,28 @@ def render_sources(passages: Sequence[Passage]) -> str:
             )
         )
     return "\n\n".join(blocks)
+
+
+def marked_text(passage: Passage) -> str:
+    """The passage's text with each transcript turn opened by who speaks ("[Jen Psaki, Press
+    Secretary]", "[Reporter's question]") in place of its label, so the model knows who said
+    what even where an excerpt cut the label."""
+    turns = passage_turns(passage)
+    if not turns:
+        return passage.text
+    pieces, at = [], 0
+    for turn in turns:
+        pieces += [passage.text[at : turn.start], f" [{speaker_mark(turn)}] "]
+        at = turn.body
+    pieces.append(passage.text[at:])
+    return "".join(pieces)
+
+
+def speaker_mark(turn: Turn) -> str:
+    if turn.is_question:
+        return "Reporter's question"
+    role = turn.role if turn.role and turn.role.lower() not in turn.speaker.lower() else ""
+    return f"{turn.speaker}, {role}" if role else turn.speaker
 
 
 def answer_messages(

@@ -137,11 +137,25 @@ def _key(words: Sequence[str]) -> str:
 def _aliases(outlet: str) -> set[str]:
     """Ways a question may name an outlet: the full name, and the name before ' | ' or ' - '."""
     names = {outlet}
-    head = re.split(r"\s+[|\-–—:]\s+", outlet)[0]
+    head = re.split(r"\s+[|\-–—:]\s+|:\s+", outlet)[0]
     if head and head != outlet:
         names.add(head)
     keys = {_key(_TOKEN.findall(name)) for name in names}
     return {key for key in keys if len(key) >= 3}
+
+
+def _name_words(name: str) -> tuple[str, ...]:
+    """A name's words in lower case, without a leading "the" or a final 's."""
+    words = [re.sub(r"[’']s$", "", w).lower() for w in _TOKEN.findall(name)]
+    words = [w for w in words if re.search(r"\w", w)]
+    return tuple(words[1:] if len(words) > 1 and words[0] == "the" else words)
+
+
+def _alias_words(outlet: str) -> list[tuple[str, ...]]:
+    """The words of an outlet's names: whole, before a " | " or " - ", without ".com"."""
+    head = re.split(r"\s+[|\-–—:]\s+|:\s+", outlet)[0]
+    names = {outlet, head, re.sub(r"\.(?:com|net|org|co\.uk)$", "", head, flags=re.I)}
+    return [words for words in map(_name_words, names) if words]
 
 
 def _capitalised(word: str) -> bool:
@@ -176,6 +190,25 @@ class OutletMatcher:
                 if _distinctive(outlet):
                     self._any_case.add(key)
         self._longest = _MAX_OUTLET_WORDS
+
+    def holds(self, name: str) -> bool:
+        """Whether `name`, an outlet a question names, is one of these outlets, a section or
+        brand of one ("BBC Sport" beside "BBC News - Technology"), or its initials ("NYT")."""
+        words = _name_words(name)
+        if not words:
+            return False
+        key = _key(words)
+        for outlet in self.outlets:
+            for alias in _alias_words(outlet):
+                shorter = min(len(alias), len(words))
+                if alias[:shorter] == words[:shorter] or _key(alias) == key:
+                    return True
+                # One brand, another section: "FOX Business" beside "FOX News - Lifestyle".
+                if alias[0] == words[0] and _distinctive(outlet.split()[0]):
+                    return True
+                if re.fullmatch(r"[A-Z]{2,5}", name) and "".join(w[0] for w in alias) == key:
+                    return True
+        return False
 
     def find(self, text: str) -> list[Mention]:
         """Outlet mentions in `text`, longest names first; one mention may name several outlets

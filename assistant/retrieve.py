@@ -19,7 +19,7 @@ from assistant.config import Settings
 from assistant.corpus_view import CorpusView, Filters
 from assistant.excerpts import RUN_SEPARATOR, ExcerptPicker
 from assistant.query import ParsedQuestion, parse_question
-from assistant.speakers import speaking_pattern
+from assistant.speakers import Turn, speaking_pattern
 from index.embedding import Embedder
 from index.keyword import STOPWORDS, ChunkRecord, keyword_tokens
 from index.store import ChunkStore
@@ -48,6 +48,8 @@ class Passage:
     spans: tuple[tuple[int, int], ...] = ()
     # Syndicated copies of the article, merged into it at ingest: source, title, url, published.
     also_published_by: tuple[dict[str, str], ...] = ()
+    # The article's speaker turns that the text overlaps (article offsets), for transcripts.
+    turns: tuple[Turn, ...] = ()
 
     @classmethod
     def from_record(
@@ -338,6 +340,7 @@ class Retriever:
                         start=runs[0][0],
                         end=runs[-1][1],
                         spans=tuple(runs) if len(runs) > 1 else (),
+                        turns=picker.turns(runs),
                     )
                 )
         return out

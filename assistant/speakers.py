@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import NamedTuple, Protocol
 
 # Speech verbs ----------------------------------------------------------------------------------
 
@@ -120,31 +122,217 @@ def attributed_to(before: str, after: str) -> str:
     return match.group("who") if match else ""
 
 
-# A transcript's speaker labels: "MS. PSAKI:", "THE PRESIDENT:", "Q" (a reporter).
-TRANSCRIPT_LABEL = re.compile(
-    r"(?m)^[^\S\n]*(?P<label>(?:MR|MS|MRS|DR)\.[^\S\n]+[A-Z][A-Z'’-]+|THE (?:VICE )?PRESIDENT|"
-    r"(?:SECRETARY|AMBASSADOR|GENERAL|ADMIRAL|SENATOR|GOVERNOR|ADMINISTRATOR|DIRECTOR|"
-    r"DEPUTY SECRETARY|PRIME MINISTER|CHANCELLOR)[^\S\n]+[A-Z][A-Z'’-]+|"
-    r"SENIOR ADMINISTRATION OFFICIAL(?:[^\S\n]+\#?\d)?|Q(?=[^\S\n]+[A-Z(]))(?::|[^\S\n]+)"
+# Transcripts: speaker turns ------------------------------------------------------------------
+
+# The words that make an all-capital label a speaker's title: "CHANCELLOR SCHOLZ", "AMIR AL THANI".
+_LABEL_TITLES = (
+    "PRESIDENT|VICE PRESIDENT|PRIME MINISTER|CHANCELLOR|SECRETARY|AMBASSADOR|GENERAL|ADMIRAL|"
+    "SENATOR|GOVERNOR|MAYOR|ADMINISTRATOR|DIRECTOR|DEPUTY|ATTORNEY|SURGEON|JUDGE|JUSTICE|AMIR|"
+    "EMIR|KING|QUEEN|PRINCE|PRINCESS|SHEIKH|ADVISOR|ADVISER|REPRESENTATIVE|CONGRESSMAN|"
+    "CONGRESSWOMAN|SPEAKER|LEADER|MINISTER|FOREIGN MINISTER|COMMISSIONER|CHAIR|CHAIRMAN|"
+    "CHAIRWOMAN|COMMANDER|COLONEL|CAPTAIN|SHERIFF|CHIEF|POPE|REVEREND|PROFESSOR|COACH"
 )
+# Labels that name a part, not a person: "MODERATOR", "SENIOR ADMINISTRATION OFFICIAL TWO".
+_ROLE_LABEL = (
+    r"(?:[A-Z]+[^\S\n])*OFFICIALS?(?:[^\S\n]+(?:ONE|TWO|THREE|FOUR|\#?\d))?|MODERATOR|OPERATOR|"
+    r"AIDE|PARTICIPANTS?|AUDIENCE(?:[^\S\n]+MEMBERS?)?|INTERPRETER|INTERVIEWER|REPORTERS?|STAFF|"
+    r"NARRATOR|CROWD"
+)
+_CAPS = r"[A-Z][A-Z'’.\-]*"
+_KNOWN_LABEL = (
+    rf"(?:MR|MS|MRS|DR|MX)\.?[^\S\n]+{_CAPS}(?:[^\S\n]{_CAPS})?|THE[^\S\n]+(?:VICE[^\S\n]+)?"
+    rf"PRESIDENT|THE[^\S\n]+FIRST[^\S\n]+LADY|THE[^\S\n]+SECOND[^\S\n]+GENTLEMAN|"
+    rf"(?:{_LABEL_TITLES})(?:[^\S\n]+{_CAPS}){{1,3}}|{_ROLE_LABEL}"
+)
+# A label opens a line: a known one ("MS. PSAKI:"), a reporter ("Q", colon or not), an
+# interview's "Q:"/"A:", or any other all-capital one (counted only inside a transcript).
+_LABEL_LINE = re.compile(
+    rf"(?m)^[^\S\n]*(?:(?P<known>{_KNOWN_LABEL}):|(?P<q>Q)(?::|[^\S\n]{{2,}}|[^\S\n](?=[^\sa-z]))"
+    rf"|(?P<a>A):|(?P<other>{_CAPS}(?:[^\S\n]{_CAPS}){{0,4}}):)[^\S\n]*(?=\S)"
+)
+# All-capital line openings that are headings, not speakers ("SUBJECT:", "UPDATE:").
+_NOT_LABELS = re.compile(
+    r"^(?:SUBJECT|TO|FROM|RE|CC|NOTE|EDITOR'?S NOTE|UPDATE|UPDATED|BREAKING|WATCH|READ MORE|"
+    r"PHOTOS?|VIDEO|SOURCE|SOURCES|DATE|TIME|LOCATION|WHERE|WHEN|WHAT|WHO|SEC\.?|SECTION|"
+    r"ARTICLE|PART|CHAPTER|ANNEX|FACT SHEET|ICYMI|NOTICE|MEMORANDUM.*|.* SENT TO .*|TO .*)$"
+)
+_INTERPRETED = re.compile(r"\(\s*(?:As|Through an) interpret(?:ed|er)\.?\s*\)\.?[^\S\n]*", re.I)
+
+
+class Turn(NamedTuple):
+    """One speaker's turn in a transcript (offsets in the text it was found in)."""
+
+    start: int  # the label's first character
+    end: int  # where the next turn starts, or the end of the text
+    label: str  # as written: "MS. PSAKI", "Q"
+    is_question: bool  # a reporter's (or interviewer's) words
+    speaker: str  # who it is, as the document says: "Jen Psaki", "A reporter"
+    role: str  # what the document calls them: "Press Secretary"; "" when it does not say
+    body: int  # where the words start: after the label and any "(As interpreted.)"
+
+
+@lru_cache(maxsize=512)
+def transcript_turns(text: str, title: str = "") -> tuple[Turn, ...]:
+    """The speaker turns of a transcript, in order; () for an article that is not one.
+    Labels are resolved to people where the title or the text says who they are."""
+    found = []  # (start, label end, label, kind)
+    for m in _LABEL_LINE.finditer(text):
+        kind = next(k for k in ("known", "q", "a", "other") if m.group(k))
+        label = " ".join(m.group(kind).split())
+        if kind == "other" and (_NOT_LABELS.match(label) or not _opens_paragraph(text, m.start())):
+            continue
+        found.append((m.start(), m.end(), label, kind))
+    known = sum(kind in ("known", "q") for *_, kind in found)
+    questions = any(kind == "q" for *_, kind in found)
+    found = [
+        f
+        for f in found
+        if f[3] in ("known", "q") or (f[3] == "a" and questions) or (f[3] == "other" and known >= 2)
+    ]
+    turns = []
+    names: dict[str, tuple[str, str]] = {}
+    for i, (start, body, label, _) in enumerate(found):
+        end = found[i + 1][0] if i + 1 < len(found) else len(text)
+        if interpreted := _INTERPRETED.match(text, body):
+            body = interpreted.end()
+        if label not in names:
+            names[label] = resolve_label(label, title, text)
+        speaker, role = names[label]
+        turns.append(Turn(start, end, label, label == "Q", speaker, role, min(body, end)))
+    if not turns and (author := statement_author(title)):
+        return (Turn(0, len(text), "", False, *author, 0),)
+    return tuple(turns)
+
+
+_STATEMENT = re.compile(
+    r"^(?:Joint )?Statements? (?:by|from) (?P<who>.+?)"
+    r"(?:\s+(?:on|On|Marking|Regarding|About|about|in|In|for|For)\b|,|:|$)"
+)
+
+
+def statement_author(title: str) -> tuple[str, str] | None:
+    """(speaker, role) of a statement whose title names its author ("Statement by Press
+    Secretary Jen Psaki on ..."): the whole text is their words."""
+    found = _STATEMENT.match(title.strip())
+    if not found:
+        return None
+    who = found.group("who").strip()
+    if " and " in who:
+        return who, ""
+    words = who.split()
+    given = _given_names(words[:-1])
+    name = " ".join([*given, words[-1]])
+    role = " ".join(words[: len(words) - 1 - len(given)])
+    return (name if given else who), role
+
+
+def _opens_paragraph(text: str, start: int) -> bool:
+    """Whether the line at `start` opens a paragraph: first, after a blank line, or after a
+    line ending in a hard break (trailing spaces)."""
+    if start == 0:
+        return True
+    previous = text[text.rfind("\n", 0, start - 1) + 1 : start - 1]
+    return not previous.strip() or previous[-1:].isspace()
+
+
+def turn_at(turns: Sequence[Turn], position: int) -> Turn | None:
+    """The turn holding `position`, if any."""
+    for turn in turns:
+        if turn.start <= position < turn.end:
+            return turn
+        if turn.start > position:
+            break
+    return None
 
 
 def transcript_label(text: str, position: int) -> str | None:
     """The transcript speaker label in force at `position` (the last one at or before it)."""
-    label = None
-    for match in TRANSCRIPT_LABEL.finditer(text, 0, min(len(text), position + 60)):
-        if match.start() > position + 1:
-            break
-        label = match.group("label")
-    return label
+    turn = turn_at(transcript_turns(text), position)
+    return turn.label if turn else None
 
 
 def label_name(label: str) -> str:
-    """The speaker a transcript label names: "MS. PSAKI" -> "Psaki"."""
+    """The speaker a transcript label names as written: "MS. PSAKI" -> "Psaki"."""
     words = label.replace(".", "").split()
-    if words[0] in ("MR", "MS", "MRS", "DR"):
+    if words[0] in ("MR", "MS", "MRS", "DR", "MX"):
         words = words[1:]
     return " ".join("-".join(part.capitalize() for part in w.split("-")) for w in words)
+
+
+# Words in a name's run that belong to the role: "White House COVID-19 Response Coordinator".
+_ROLE_WORDS = frozenset(
+    """coordinator counselor counsellor director officer administrator commissioner chair
+    chairman chairwoman attorney surgeon general lady gentleman leader speaker representative
+    council house white national economic domestic policy response drs""".split()
+)
+_CAP_WORD = r"[A-Z][\w.'’\-]*"
+
+
+def resolve_label(label: str, title: str, text: str) -> tuple[str, str]:
+    """(speaker, role) for a transcript label, from the title or the text where they say who it
+    is: "MS. JEAN-PIERRE" -> ("Karine Jean-Pierre", "Principal Deputy Press Secretary")."""
+    if label == "Q":
+        return "A reporter", "reporter"
+    if label == "A":
+        found = re.search(
+            rf"(?:[Ii]nterview|Q&A|[Cc]onversation) with ((?:{_CAP_WORD} ?){{1,3}})", title
+        )
+        return (found.group(1).strip(), "") if found else ("The interviewee", "")
+    if re.fullmatch(_ROLE_LABEL, label):
+        words = re.sub(r"\s+(?:ONE|TWO|THREE|FOUR|#?\d)$", "", label).lower()
+        article = "The" if words in ("moderator", "operator", "interpreter", "narrator") else "A"
+        article = "The" if words.endswith("s") else article
+        article = "An" if article == "A" and words[0] in "aeiou" else article
+        return f"{article} {words}", words
+    if label.startswith("THE "):
+        role = label.removeprefix("THE ").title()
+        lead = rf"(?<!Vice ){role}" if role == "President" else role
+        for where in (title, text[:3000]):
+            found = re.search(rf"\b{lead} ((?:[A-Z]\. )?[A-Z][\w'’\-]+)", where)
+            if found and found.group(1).lower() not in _TITLES:
+                return f"{role} {found.group(1)}", role
+        return f"The {role}", role
+    return _named(label, title, text)
+
+
+def _named(label: str, title: str, text: str) -> tuple[str, str]:
+    """A label with a surname ("MR. SULLIVAN", "CHANCELLOR SCHOLZ") as the document names them:
+    the fullest "<role> <given name> <surname>" it writes."""
+    written = label_name(label)
+    surname = written.split()[-1]
+    if surname.lower() in _TITLES:  # "MR. PRESIDENT"
+        return written, ""
+    best: tuple[str, str] = (written, "")
+    known = len(strip_titles(written).split())
+    for where in (title, text[:20000]):
+        for m in re.finditer(rf"\b(?i:{re.escape(surname)})\b", where):
+            if not m.group()[0].isupper() or (m.group().isupper() and len(surname) > 1):
+                continue  # a word ("good"), or another label
+            before = re.search(rf"((?:{_CAP_WORD}[^\S\n]){{0,6}})$", where[: m.start()])
+            words = before.group(1).split() if before else []
+            given = _given_names(words)
+            name = " ".join([*given, m.group()])
+            role = " ".join(words[: len(words) - len(given)])
+            role = re.split(r"\b(?:By|And|With|Of|For|From|To)\s+", role)[-1]
+            if len(name.split()) > known:
+                best, known = (name, role or best[1]), len(name.split())
+            elif role and not best[1]:
+                best = (best[0], role)
+    return best
+
+
+def _given_names(words: Sequence[str]) -> list[str]:
+    """The given name (and middle initials) ending `words`: "Press Secretary Jen" -> ["Jen"]."""
+    given: list[str] = []
+    for word in reversed(words):
+        if re.fullmatch(r"[A-Z]\.", word):
+            given.insert(0, word)
+            continue
+        plain = word.lower().strip(".,")
+        if plain not in _TITLES | _ROLE_WORDS and not word.isupper() and not word.endswith("."):
+            given.insert(0, word)
+        break
+    return given if any(not re.fullmatch(r"[A-Z]\.", w) for w in given) else []
 
 
 # Words attributed to someone in a chunk --------------------------------------------------------
@@ -154,12 +342,13 @@ _CHUNK_VERBS = f"(?:{speech_verbs('chunk')})"
 
 def speaking_pattern(name: str) -> re.Pattern[str]:
     """Words attributed to `name` (a surname): "Lavrov said", "said Lavrov", "according to
-    Lavrov", "Lavrov: ...", or a quotation closed next to the name ('...," Lavrov noted')."""
+    Lavrov", "Lavrov: ...", a transcript's "MS. PSAKI:", or a quotation closed next to the name
+    ('...," Lavrov noted')."""
     who = rf"\b{re.escape(name)}\b"
     return re.compile(
         rf"{who}\s+(?:\w+\s+){{0,2}}?{_CHUNK_VERBS}\b"
         rf"|\b{_CHUNK_VERBS}\s+(?:[A-Z][\w.]*\s+){{0,3}}?{who}"
-        rf"|{who}\s*:"
+        rf"|{who}\s*:|\b{re.escape(name.upper())}:"
         rf"|[”\"]\s*(?:\w+\s+){{0,3}}?{who}"
     )
 
@@ -241,3 +430,46 @@ def quoted_in_answer(answer: str) -> str:
     """The first person an answer quotes ("Lavrov said ..."), or ""."""
     match = _QUOTED_IN_ANSWER.search(answer)
     return match.group(1) if match else ""
+
+
+class _TurnsHolder(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def turns(self) -> tuple[Turn, ...]: ...
+
+    def runs(self) -> list[tuple[int, int, int]]: ...
+
+
+def passage_turns(passage: _TurnsHolder) -> tuple[Turn, ...]:
+    """The speaker turns of a passage's text, in text offsets: the article's turns when the
+    passage carries them (an excerpt may have cut a turn's label), else those its text shows."""
+    if not passage.turns:
+        return transcript_turns(passage.text, passage.title)
+    out = []
+    for a, b, at in passage.runs():
+        for t in passage.turns:
+            if t.start < b and a < t.end:
+                out.append(
+                    t._replace(
+                        start=at + max(t.start, a) - a,
+                        end=at + min(t.end, b) - a,
+                        body=at + min(max(t.body, a), b) - a,
+                    )
+                )
+    return tuple(out)
+
+
+_WHAT_SAID_ABOUT = re.compile(
+    rf"^\W*(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had|will|would)\s+(?P<who>.+?)\s+"
+    rf"(?:{speech_verbs('what')})\b.*?\b(?:about|on|regarding|concerning)\s+\S",
+    re.I,
+)
+
+
+def asks_what_was_said(question: str) -> str:
+    """Who a question of the form "What did X say about T?" asks about, as written; else ""."""
+    found = _WHAT_SAID_ABOUT.match(question)
+    return found.group("who") if found else ""

@@ -7,6 +7,9 @@ vectors-*.npz skips the embedding when present), answers every dev query extract
 prints refusal precision and recall of the evidence score over thresholds. A query is refused
 when its evidence score is below the threshold; "refusal" is the positive class, so precision
 is the share of refusals that were null queries and recall the share of null queries refused.
+Then the same for the engine's own refusals, every reason together (dates outside the archive,
+an outlet it does not hold, a name it never mentions, the evidence score), and for the archive's
+silence alone (assistant/silence.py).
 """
 
 from __future__ import annotations
@@ -47,6 +50,18 @@ def scores_at(threshold: float, rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def flagged(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """Precision and recall of the rows marked `key` ("refused", "silent") as refusals."""
+    marked = [r for r in rows if r.get(key)]
+    hits = sum(r["null"] for r in marked)
+    nulls = sum(r["null"] for r in rows)
+    return {
+        "refused": len(marked),
+        "precision": round(hits / len(marked), 4) if marked else 1.0,
+        "recall": round(hits / nulls, 4) if nulls else 0.0,
+    }
+
+
 def auc(rows: list[dict[str, Any]]) -> float:
     """Chance that a null query scores below an answerable one (0.5: no separation)."""
     null = [r["evidence_score"] for r in rows if r["null"]]
@@ -78,6 +93,8 @@ def evidence_scores(engine: Engine, questions: list[Question]) -> list[dict[str,
                 "type": question.question_type,
                 "null": question.question_type == NULL_TYPE,
                 "evidence_score": round(answer.evidence_score, 4),
+                "refused": answer.refused,
+                "silent": "the archive is silent on part of the question" in answer.notes,
             }
         )
         if i % 50 == 0:
@@ -132,6 +149,8 @@ def main() -> None:
     best = max(table, key=lambda line: line["f1"])
     print(f"\nbest F1 at threshold {best['threshold']:.2f}: {best}")
     print(f"at the configured threshold {current}: {scores_at(current, rows)}")
+    print(f"the engine's refusals, every reason: {flagged(rows, 'refused')}")
+    print(f"the archive's silence alone: {flagged(rows, 'silent')}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
@@ -142,6 +161,8 @@ def main() -> None:
                 "auc": round(auc(rows), 4),
                 "configured_threshold": current,
                 "at_configured": scores_at(current, rows),
+                "engine_refusals": flagged(rows, "refused"),
+                "silence": flagged(rows, "silent"),
                 "best_f1": best,
                 "table": table,
                 "rows": rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -78,6 +79,7 @@ class KeywordIndex:
         self._row: dict[str, int] = {}
         self._bm25: bm25s.BM25 | None = None
         self._lock = threading.Lock()
+        self._sorted_terms: tuple[Any, list[str]] | None = None  # (model, its tokens)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -119,6 +121,42 @@ class KeywordIndex:
                 frequency = int(indptr[column + 1] - indptr[column])
                 out[term] = math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
         return out
+
+    def chunks_with(self, term: str) -> np.ndarray:
+        """Rows of the chunks holding `term` (a token of `keyword_tokens`), sorted: one
+        dictionary look-up and a slice of the BM25 postings, no scan."""
+        with self._lock:
+            bm25 = self._bm25
+        column = bm25.vocab_dict.get(term) if bm25 is not None else None
+        if bm25 is None or column is None or column + 1 >= len(bm25.scores["indptr"]):
+            return np.zeros(0, dtype=np.int64)
+        indptr = bm25.scores["indptr"]
+        rows = bm25.scores["indices"][indptr[column] : indptr[column + 1]]
+        return np.unique(np.asarray(rows, dtype=np.int64))
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some indexed token starts with `prefix` (a bisection of the sorted tokens)."""
+        with self._lock:
+            bm25, cached = self._bm25, self._sorted_terms
+        if bm25 is None:
+            return False
+        if cached is None or cached[0] is not bm25:
+            cached = (bm25, sorted(bm25.vocab_dict))
+            with self._lock:
+                self._sorted_terms = cached
+        terms = cached[1]
+        at = bisect.bisect_left(terms, prefix)
+        return at < len(terms) and terms[at].startswith(prefix)
+
+    def chunks_with_all(self, text: str) -> np.ndarray:
+        """Rows of the chunks holding every keyword token of `text` (empty when it has none)."""
+        rows: np.ndarray | None = None
+        for term in dict.fromkeys(keyword_tokens(text)):
+            found = self.chunks_with(term)
+            rows = found if rows is None else np.intersect1d(rows, found, assume_unique=True)
+            if not rows.size:
+                break
+        return rows if rows is not None else np.zeros(0, dtype=np.int64)
 
     def _save(self) -> None:
         """Persist the index; a failure only costs a rebuild in the next process."""

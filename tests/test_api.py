@@ -121,6 +121,22 @@ def test_ask_answers_with_citations_and_every_field(api: httpx.Client) -> None:
     assert body["timings"]["total"] > 0
 
 
+def test_a_date_question_leads_with_its_short_answer_in_every_front_end(
+    api: httpx.Client,
+) -> None:
+    question = "When did the United States and NATO send their written replies to Russia?"
+    body = api.post("/api/ask", json={"question": question}).json()
+    short = body["short_answer"]
+    assert short is not None and short["kind"] == "date", body["answer"]
+    assert "26" in short["text"] and body["answer"].startswith(short["text"])
+    cited = next(c for c in body["citations"] if c["number"] == short["citation"])
+    assert short["text"] in cited["quote"]
+    chat = {"model": "news-assistant", "messages": [{"role": "user", "content": question}]}
+    completion = api.post("/v1/chat/completions", json=chat).json()
+    assert completion["short_answer"] == short
+    assert completion["verdict"] is None
+
+
 def test_ask_takes_history_and_refuses_what_the_corpus_does_not_hold(api: httpx.Client) -> None:
     body = api.post(
         "/api/ask",

@@ -164,7 +164,7 @@ def test_question_without_dates_is_unaffected(small_engine: Engine) -> None:
     assert not answered.refused and answered.citations
     assert OUTSIDE_NOTE not in answered.notes
     refused = small_engine.ask("Who won the 2018 World Cup?")  # a year, but not a time asked
-    assert refused.refused and refused.text == REFUSAL
+    assert refused.refused and refused.text.startswith(REFUSAL)  # the World Cup is never named
     assert OUTSIDE_NOTE not in refused.notes
 
 

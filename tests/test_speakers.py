@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from assistant.answer import Answer
+from assistant.citations import passage_units
+from assistant.engine import Engine
+from assistant.extractive import attribute
+from assistant.llm import render_sources
 from assistant.query import OutletMatcher, parse_question
 from assistant.speakers import (
     SPEECH_VERB_USES,
@@ -13,13 +21,20 @@ from assistant.speakers import (
     attributed_to,
     label_name,
     name_tokens,
+    passage_turns,
     quoted_in_answer,
+    resolve_label,
     same_speaker,
     speaking_pattern,
     strip_titles,
     transcript_label,
+    transcript_turns,
+    turn_at,
     verbs_for,
 )
+from index.embedding import Embedder
+from tests.conftest import engine_over
+from tests.factories import make_passage
 
 OUTLETS = OutletMatcher(["The Verge", "TechCrunch", "TASS"])
 
@@ -109,3 +124,165 @@ def test_the_person_an_answer_quotes() -> None:
     answer = "Sergey Lavrov said (TASS, 28 Jan 2022): “No one will.” [1] Blinken said: “Yes.” [2]"
     assert quoted_in_answer(answer) == "Sergey Lavrov"
     assert quoted_in_answer("Prices rose 7 percent last year. [1]") == ""
+
+
+# Transcripts: turns, labels, and who speaks (snippets of the demo corpus) ----------------------
+
+BRIEFING_TITLE = "Press Briefing by Press Secretary Jen Psaki, February 16, 2022"
+BRIEFING = (
+    "1:05 P.M. EST\n\nMS. PSAKI:\u00a0 Hi, everyone.\u00a0 Okay.\n\n"
+    "Q\u00a0\u00a0\u00a0 And oil prices are nearing $100 a barrel.\u00a0 What is the\n"
+    "administration doing about that?  \n\u00a0  \n"
+    "MS. PSAKI:\u00a0 Well, we have been in touch with allies and partners, suppliers\n"
+    "out there on the global stage for weeks now.  \n"
+    "Q\u00a0 \u2014 which is: Would you release oil from the reserve?\n\n"
+    "MS. JEAN-PIERRE:\u00a0 I don\u2019t have anything on that.\n"
+)
+PRESS_CONFERENCE_TITLE = (
+    "Remarks by President Biden and Chancellor Scholz of the Federal Republic of Germany at "
+    "Press Conference"
+)
+PRESS_CONFERENCE = (
+    "\u00a0\u00a0\u00a0\u00a0 CHANCELLOR SCHOLZ:\u00a0 (As interpreted.)\u00a0 Thank you very much."
+    "\u00a0 Good\n"
+    "afternoon from my side as well.  \n  \n"
+    "THE PRESIDENT:\u00a0 If Russia invades, there will be no longer a Nord Stream 2.\n\n"
+    "MR. SULLIVAN:\u00a0 As Deputy Secretary Sherman said, and as was coordinated with allies at\n"
+    "NATO: We are prepared to discuss reciprocal limitations.\n"
+)
+
+
+def test_briefing_turns_give_each_paragraph_its_speaker_and_mark_reporters() -> None:
+    turns = transcript_turns(BRIEFING, BRIEFING_TITLE)
+    assert [(t.label, t.is_question) for t in turns] == [
+        ("MS. PSAKI", False),
+        ("Q", True),  # no colon: "Q" and non-breaking spaces
+        ("MS. PSAKI", False),
+        ("Q", True),  # "Q —", a reporter breaking in
+        ("MS. JEAN-PIERRE", False),
+    ]
+    assert turns[0].speaker == "Jen Psaki" and turns[0].role == "Press Secretary"
+    assert turns[1].speaker == "A reporter"
+    assert BRIEFING[turns[2].body :].startswith("Well, we have been")
+    assert turn_at(turns, BRIEFING.index("oil prices")) == turns[1]
+    assert turn_at(turns, BRIEFING.index("1:05")) is None  # before the first label
+    assert transcript_label(BRIEFING, BRIEFING.index("suppliers")) == "MS. PSAKI"
+
+
+def test_labels_resolve_to_the_person_the_document_names() -> None:
+    intro = "Principal Deputy Press Secretary Karine Jean-Pierre took questions.\n\n"
+    assert resolve_label("MS. JEAN-PIERRE", "Press Briefing", intro) == (
+        "Karine Jean-Pierre",
+        "Principal Deputy Press Secretary",
+    )
+    assert resolve_label("THE PRESIDENT", PRESS_CONFERENCE_TITLE, "") == (
+        "President Biden",
+        "President",
+    )
+    assert resolve_label("MS. JEAN-PIERRE", "", "")[0] == "Jean-Pierre"  # nobody says who
+    assert resolve_label("SENIOR ADMINISTRATION OFFICIAL", "", "")[0] == (
+        "A senior administration official"
+    )
+    assert resolve_label("MODERATOR", "", "")[0] == "The moderator"
+
+
+def test_a_joint_press_conference_keeps_interpreted_remarks_and_skips_wrapped_words() -> None:
+    turns = transcript_turns(PRESS_CONFERENCE, PRESS_CONFERENCE_TITLE)
+    assert [t.speaker for t in turns] == ["Chancellor Scholz", "President Biden", "Sullivan"]
+    assert PRESS_CONFERENCE[turns[0].body :].startswith("Thank you very much")  # interpreted
+    # "NATO:" opens a wrapped line inside Sullivan's answer: not a label
+    assert turn_at(turns, PRESS_CONFERENCE.index("reciprocal")) == turns[2]
+
+
+def test_headings_and_articles_are_not_transcripts() -> None:
+    memo = "MEMORANDUM FOR THE SECRETARY OF STATE\n\nSUBJECT:\u00a0 Improving Cybersecurity\n"
+    assert transcript_turns(memo) == ()
+    assert transcript_turns("UPDATE: Lavrov said the talks would go on.\n\nMore later.") == ()
+    statement = transcript_turns("We will act.", "Statement by President Biden on Ukraine")
+    assert [(t.speaker, t.role, t.start, t.end) for t in statement] == [
+        ("President Biden", "President", 0, 12)
+    ]
+
+
+def test_an_excerpt_that_cut_the_label_keeps_the_speaker() -> None:
+    article = transcript_turns(BRIEFING, BRIEFING_TITLE)
+    start = BRIEFING.index("out there")  # mid-turn: "MS. PSAKI:" is not in the excerpt
+    end = BRIEFING.index("MS. JEAN-PIERRE")
+    passage = make_passage(BRIEFING[start:end], start=start, title=BRIEFING_TITLE)
+    passage = replace(passage, turns=article)
+    turns = passage_turns(passage)
+    assert [(t.speaker, t.start) for t in turns] == [
+        ("Jen Psaki", 0),
+        ("A reporter", passage.text.index("Q\u00a0 \u2014")),
+    ]
+    unit = next(u for u in passage_units(passage, 0) if "out there" in u.text)
+    said = attribute(unit, passage)
+    assert said is not None and said.speaker == "Jen Psaki" and not said.question
+    asked = next(u for u in passage_units(passage, 0) if "reserve" in u.text)
+    found = attribute(asked, passage)
+    assert found is not None and found.question
+
+
+def test_llm_sources_mark_who_speaks_and_reporters_questions() -> None:
+    passage = make_passage(BRIEFING, title=BRIEFING_TITLE)
+    text = render_sources([passage])
+    assert "[Jen Psaki, Press Secretary] Hi, everyone." in text
+    assert "[Reporter's question] And oil prices" in text
+    assert "MS. PSAKI:" not in text
+
+
+# Answers over real briefings -------------------------------------------------------------------
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "whitehouse-2022.jsonl"
+BRIEFING_ID = "2022-02-16-press-briefing-by-press-secretary-jen-psaki-february-16-2022"
+PRESS_CONFERENCE_ID = (
+    "2022-02-07-remarks-by-president-biden-and-chancellor-scholz-of-the-federal-republic-of-"
+    "germany-at-press-conference"
+)
+
+
+@pytest.fixture(scope="module")
+def briefings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
+    """An engine over a Psaki briefing and the Biden-Scholz press conference of the demo."""
+    wanted = {BRIEFING_ID, PRESS_CONFERENCE_ID}
+    articles = [a for line in DEMO.open() if (a := json.loads(line))["id"] in wanted]
+    assert len(articles) == 2
+    return engine_over(tmp_path_factory.mktemp("briefings"), articles, embedder)
+
+
+def _reporters_words(answer: Answer) -> list[str]:
+    """The answer's quotes that lie in a reporter's turn of their article."""
+    found = []
+    for c in answer.citations:
+        turn = turn_at(passage_turns(c.passage), c.passage_offset)
+        if turn is not None and turn.is_question:
+            found.append(c.quote)
+    return found
+
+
+def test_what_psaki_said_is_answered_with_her_words_never_a_reporters(briefings: Engine) -> None:
+    answer = briefings.ask("What did Psaki say about oil prices?", use_llm=False)
+    assert not answer.refused
+    assert answer.text.startswith("Jen Psaki said")
+    assert "Q\u00a0" not in answer.text and not _reporters_words(answer)
+
+
+def test_a_leader_at_a_joint_press_conference_is_answered_with_the_leaders_words(
+    briefings: Engine,
+) -> None:
+    answer = briefings.ask(
+        "What did Chancellor Scholz say about Russia and Ukraine?", use_llm=False
+    )
+    assert not answer.refused
+    assert answer.text.startswith("Chancellor Scholz said")
+    assert not _reporters_words(answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What did Chancellor Scholz say about student loans?", "What did Psaki say about the Oscars?"],
+)
+def test_a_person_who_never_speaks_on_the_topic_is_refused(
+    briefings: Engine, question: str
+) -> None:
+    assert briefings.ask(question, use_llm=False).refused
