@@ -5,6 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.follow_ups import (
+    ELLIPTIC,
+    YEAR_SHIFT,
+    bound,
+    drop_occasion,
+    elliptical,
+    free_pronoun,
+    resolve_things,
+    shape,
+    shift_year,
+    short_answer,
+    thing_referents,
+)
 from assistant.query import asked_speaker
 from assistant.speakers import quoted_in_answer, speech_verbs
 
@@ -100,6 +113,9 @@ def is_follow_up(question: str) -> bool:
         or _PRONOUNS_PERSON.search(q)
         or _PRONOUNS_THING.search(q)
         or _THEY.search(q)
+        or ELLIPTIC.match(q)
+        or YEAR_SHIFT.search(q)
+        or free_pronoun(q)
     )
 
 
@@ -111,7 +127,12 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
         return question
     speaker = asked_speaker(previous)
     topic = _topic(previous)
-    when = _latest_date(history[-1][1]) if history else ""
+    answer = history[-1][1] if history else ""
+    when = _latest_date(answer)
+    shifted, whole = shift_year(question, previous)
+    if whole:
+        return whole
+    question = shifted or question
 
     if _NEXT.match(question):
         about = topic if speaker else _strong_topic(previous)
@@ -130,6 +151,10 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
     wh = _WH_SHORT.match(question)
     if wh and (topic if speaker else _strong_topic(previous)):
         return _wh_question(" ".join(wh.group("wh").lower().split()), speaker, topic)
+    # "And when?" after "Where will the summit be held?": the same question, asked with "when"
+    ellipsis = "" if speaker and topic else elliptical(question, previous, answer)
+    if ellipsis:
+        return ellipsis
 
     rest = _LEAD.sub("", question)
     what_about = _WHAT_ABOUT.match(question)
@@ -139,27 +164,48 @@ def condense_question(question: str, history: Sequence[Turn]) -> str:
         other = re.sub(r"^(?:what\s+did\s+)?(.+?)(?:\s+say)?$", r"\1", other, flags=re.I)
         return _what_about(previous, speaker, topic, other)
 
-    standalone = rest
-    person = speaker or _last_person(history)
-    if person:
-        standalone = _PRONOUNS_PERSON.sub(lambda m: _person_form(m.group(1), person), standalone)
-        standalone = re.sub(
-            r"\b(they|their)\b",
-            lambda m: person if m.group(1).lower() == "they" else f"{person}’s",
-            standalone,
-            flags=re.I,
-        )
-    if topic:
+    standalone = _resolve_people(
+        rest, speaker or _who_answered(previous, answer) or _last_person(history)
+    )
+    thing, other_thing = thing_referents(rest, previous, answer, topic)
+    if thing:
         standalone = _PRONOUNS_THING.sub(
-            lambda m: m.group(0)[: -len(m.group(1))] + topic, standalone
+            lambda m: m.group(0)[: -len(m.group(1))] + thing, standalone
         )
-        standalone = _OBJECT_IT.sub(lambda m: f"{m.group('verb')} {topic}?", standalone)
-        # "and what did Blinken say?" after "What did Lavrov say about NATO?": the same topic
-        if asked_speaker(standalone) and not _TOPIC.search(standalone):
-            head = _SAY_ABOUT.match(standalone)
-            if head:
-                standalone = f"{head.group('head')} about {topic}?"
+        standalone = _OBJECT_IT.sub(lambda m: f"{m.group('verb')} {thing}?", standalone)
+        standalone = resolve_things(standalone, thing, other_thing)
+    # "and what did Blinken say?" after "What did Lavrov say about NATO?": the same topic
+    if topic and asked_speaker(standalone) and not _TOPIC.search(standalone):
+        head = _SAY_ABOUT.match(standalone)
+        if head:
+            standalone = f"{head.group('head')} about {topic}?"
     return _capitalise(standalone)
+
+
+def _resolve_people(question: str, person: str) -> str:
+    """ "he", "they", then "his", "their" for the person the conversation is about; a pronoun
+    after a name in its own question ("did Biden say he ...", "the US and NATO ... their
+    replies", "did he say it at his ...") is that name's and stays."""
+    if not person:
+        return question
+    text = question
+
+    def person_for(match: re.Match[str]) -> str:
+        word = match.group(1)
+        if bound(text, match.start()):
+            return word
+        return f"{person}’s" if word.lower() in ("his", "hers", "their") else person
+
+    text = re.sub(r"\b(he|she|him|her|they)\b", person_for, text, flags=re.I)
+    return re.sub(r"\b(his|hers|their)\b", person_for, text, flags=re.I)
+
+
+def _who_answered(previous: str, answer: str) -> str:
+    """The person the last answer named when the previous question asked "who ...?"."""
+    found = shape(previous)
+    if found and found.wh.lower() in ("who", "whom"):
+        return short_answer(answer)
+    return ""
 
 
 def _previous_standalone(history: Sequence[Turn]) -> str:
@@ -192,9 +238,8 @@ def _topic(question: str) -> str:
     if not match:
         return ""
     # "Russia in March 2022": the date belongs to the question, not to the topic
-    return re.sub(
-        rf"\s+(?:in|on|during|since)\s+{_TIME}$", "", match.group("topic").strip(), flags=re.I
-    )
+    topic = drop_occasion(match.group("topic").strip())
+    return re.sub(rf"\s+(?:in|on|during|since)\s+{_TIME}$", "", topic, flags=re.I)
 
 
 def _strip_question(question: str) -> str:
@@ -269,7 +314,8 @@ def _looks_like_person(text: str) -> bool:
 
 
 def _replace_speaker(question: str, speaker: str, other: str) -> str:
-    return question.replace(speaker, other, 1)
+    # "when he met Scholz" was the previous speaker's occasion, not the new one's
+    return drop_occasion(question.replace(speaker, other, 1))
 
 
 def _replace_topic(question: str, topic: str, other: str) -> str:

@@ -130,9 +130,13 @@ class Unit:
         return " ".join(self.text.split())
 
 
+_INITIALS_END = re.compile(r"\b(?:[A-Z]\.){1,3}$")
+
+
 def passage_units(passage: Passage, index: int) -> list[Unit]:
-    """The sentence units of a passage: sentences joined while a quotation is open, and a
-    very short sentence ("Yes, absolutely.") joined to the next of its paragraph."""
+    """The sentence units of a passage: sentences joined while a quotation is open, a very
+    short sentence ("Yes, absolutely.") joined to the next of its paragraph, and one ending in
+    a colon joined to the next."""
     text = passage.text
     spans = split_sentences(text)
     units: list[Unit] = []
@@ -145,8 +149,14 @@ def passage_units(passage: Passage, index: int) -> list[Unit]:
                 len(text[spans[i].start : spans[j].end].split()) < _MIN_UNIT_WORDS
                 and text[spans[j + 1].start] not in QUOTE_CHARS
             )
-            if not (depth or short) or _PARAGRAPH_BREAK.search(
-                text, spans[j].end, spans[j + 1].start
+            # "... the President signed into law:" leads into what follows, even a list item.
+            # "... signed into law: H.R." + "1192, the ...": a split after initials, not a sentence.
+            lead_in = text[spans[j].end - 1] == ":" or bool(
+                _INITIALS_END.search(text, spans[j].start, spans[j].end)
+                and text[spans[j + 1].start].isdigit()
+            )
+            if not (depth or short or lead_in) or (
+                not lead_in and _PARAGRAPH_BREAK.search(text, spans[j].end, spans[j + 1].start)
             ):
                 break
             j += 1

@@ -143,7 +143,12 @@ class Engine:
         speaker = asked_speaker(standalone)
         vectors = self.sentence_vectors.embed(question_vectors_for(standalone, speaker))
         shortlist = Evidence(passages[:SENTENCE_PASSAGES], self.sentence_vectors)
-        draft = compose(standalone, shortlist, vectors, speaker=speaker)
+        days = [
+            (d.start, d.end)
+            for d in self.retriever.understand(standalone).dates
+            if (d.end - d.start).days <= 7  # a day or a week, not "in 2023"
+        ]
+        draft = compose(standalone, shortlist, vectors, speaker=speaker, days=days)
         outlets = self.retriever.understand(standalone).outlet_mentions
         mark = lap("compose", mark)
 

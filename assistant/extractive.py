@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
 import numpy as np
 
@@ -160,6 +161,9 @@ class Candidate:
     words: set[str]  # its keyword terms
     vector: np.ndarray | None = None
     topic: float = 0.0  # like relevance, against the question's topic alone (its last vector)
+    # The share of the topic's words in the reporter's question this unit replies to, if any.
+    prompted: float = 0.0
+    dated: bool = False  # from an article of the day(s) the question names
 
     @property
     def question(self) -> bool:
@@ -174,6 +178,7 @@ def rank_candidates(
     *,
     speaker: str = "",
     embed_limit: int = EMBEDDED_UNITS,
+    days: Sequence[tuple[date, date]] = (),
 ) -> list[Candidate]:
     """The units of the evidence worth embedding, best answer first.
 
@@ -186,9 +191,11 @@ def rank_candidates(
     # An excerpt may skip the sentence that names the speaker of its quotes; another excerpt of
     # the same article may hold it.
     naming = {p.article_id for p in evidence.passages if speaker and names_in(speaker, p)}
+    topic_words = set(keyword_tokens(question_topic(question, speaker))) - asked_words
     drafts: list[tuple[float, Candidate]] = []
     previous_speaker: dict[int, str] = {}
     turns = [passage_turns(p) for p in evidence.passages]
+    asked_before = _ReporterQuestions(evidence.passages, turns, topic_words or wanted)
     for row, unit in enumerate(evidence.units):
         passage = evidence.passages[unit.passage]
         attribution = attribute(
@@ -204,6 +211,10 @@ def rank_candidates(
         words = evidence.tokens[row]
         overlap = len(wanted & words) / len(wanted) if wanted else 0.0
         reporter = attribution is not None and attribution.question
+        # In a briefing, a reply is on the topic of the reporter's question before it, even
+        # when it never repeats the topic's words ("So, this disclaimer — it's a positive step").
+        prompted = 0.0 if reporter else asked_before.share(unit.passage, unit.start)
+        overlap = max(overlap, 0.8 * prompted)
         by_asked = (
             attribution is not None
             and not attribution.question
@@ -212,6 +223,9 @@ def rank_candidates(
         # Quotes of the person asked about first; then sentences that at least name them.
         adjust = 0.08 if by_asked else 0.04 if asked_words & words else 0.0
         adjust += 0.03 / (1 + unit.passage)
+        dated = bool(days) and _published_within(passage, days)
+        if dated:
+            adjust += 0.15  # "What did Psaki say on January 18 ...": that day's briefing
         n_words = len(unit.text.split())
         if n_words < 8:
             adjust -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
@@ -220,10 +234,17 @@ def rank_candidates(
         if unit.text.rstrip(' "”’').endswith("?") or reporter:
             adjust -= 0.1
         candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked, words)
+        candidate.prompted = prompted
+        candidate.dated = dated
         drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
     drafts.sort(key=lambda d: -d[0])
     # Every quote of the person asked about is weighed by meaning: it may answer in other words.
-    shortlist = [c for i, (_, c) in enumerate(drafts) if i < embed_limit or c.by_asked]
+    # ... and, asked what someone said, the reporters' questions they reply to.
+    shortlist = [
+        c
+        for i, (_, c) in enumerate(drafts)
+        if i < embed_limit or c.by_asked or (speaker and c.question)
+    ]
     vectors = evidence.vectors.embed([c.unit.display() for c in shortlist])
     cosines = vectors @ question_vectors.T
     semantic = cosines.max(axis=1)
@@ -231,10 +252,86 @@ def rank_candidates(
         shortlist, vectors, semantic, cosines[:, -1], strict=True
     ):
         candidate.vector = vector
-        candidate.topic = 0.7 * float(on_topic) + 0.3 * candidate.relevance
+        candidate.topic = max(0.7 * float(on_topic) + 0.3 * candidate.relevance, candidate.prompted)
         candidate.relevance = 0.7 * float(similarity) + 0.3 * candidate.relevance
         candidate.score = candidate.relevance + candidate.score
+    if speaker:
+        _prompted_by_meaning(shortlist)
     return sorted(shortlist, key=lambda c: -c.score)
+
+
+def _prompted_by_meaning(shortlist: Sequence[Candidate]) -> None:
+    """A reply is on the topic as far as the reporter's question before it is, by meaning too
+    ("Does the President have a stand on whether athletes should ..." for "athletes speaking
+    out"). Turns are matched in article offsets: the question may sit in another excerpt."""
+    asked: dict[tuple[str, int], float] = {}
+    for c in shortlist:
+        found = _article_turn(c) if c.question else None
+        if found is not None:
+            key = (c.passage.article_id, found[0][found[1]].start)
+            asked[key] = max(asked.get(key, 0.0), c.topic)
+    if not asked:
+        return
+    for c in shortlist:
+        found = _article_turn(c) if c.by_asked else None
+        if found is None or found[1] == 0:
+            continue
+        turns, i = found
+        before = turns[i - 1]
+        if before.is_question and before.end >= turns[i].start:
+            prompt = asked.get((c.passage.article_id, before.start), 0.0)
+            c.prompted = max(c.prompted, prompt)
+            c.topic = max(c.topic, prompt)
+
+
+def _article_turn(c: Candidate) -> tuple[Sequence[Turn], int] | None:
+    """The article's turns near the candidate and the index of the one holding it."""
+    turns = c.passage.turns
+    position = c.passage.article_offset(c.unit.start)
+    for i, turn in enumerate(turns):
+        if turn.start <= position < turn.end:
+            return turns, i
+    return None
+
+
+def _published_within(passage: Passage, days: Sequence[tuple[date, date]]) -> bool:
+    try:
+        published = date.fromisoformat(passage.published[:10])
+    except ValueError:
+        return False
+    return any(first <= published <= last for first, last in days)
+
+
+class _ReporterQuestions:
+    """For a unit of a transcript reply: how much of the topic the reporter's question it
+    answers (the turn just before the reply's) holds, as a share of the topic's words."""
+
+    def __init__(
+        self, passages: Sequence[Passage], turns: Sequence[Sequence[Turn]], topic: set[str]
+    ) -> None:
+        self._passages = passages
+        self._turns = turns
+        self._topic = topic
+        self._shares: dict[tuple[int, int], float] = {}
+
+    def share(self, passage: int, position: int) -> float:
+        turns = self._turns[passage]
+        if not self._topic or not turns:
+            return 0.0
+        for i, turn in enumerate(turns):
+            if turn.start <= position < turn.end:
+                if i == 0 or turn.is_question or not turns[i - 1].is_question:
+                    return 0.0
+                return self._share_of(passage, turns[i - 1])
+        return 0.0
+
+    def _share_of(self, passage: int, turn: Turn) -> float:
+        key = (passage, turn.start)
+        if key not in self._shares:
+            text = self._passages[passage].text[turn.body : turn.end]
+            found = self._topic & set(keyword_tokens(text))
+            self._shares[key] = len(found) / len(self._topic)
+        return self._shares[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +359,22 @@ def choose_sentences(
     answers = [c for c in candidates if not c.question]
     if not answers:
         return []
+    # Asked what someone said: their own words on the question first, others' after.
+    own = [c for c in answers if c.by_asked and c.relevance >= quote_floor]
+    if own:
+        first = {id(c) for c in own}
+        candidates = own + [c for c in candidates if id(c) not in first]
+        answers = [c for c in candidates if not c.question]
     best = answers[0].score
-    chosen: list[Candidate] = []
-    words = 0
+    chosen = _best_reply(candidates)
+    words = sum(len(c.unit.text.split()) for c in chosen)
     for candidate in candidates:
         if len(chosen) >= max_sentences:
             break
         if candidate.question:
             continue
+        if chosen and chosen[0].prompted and max(candidate.topic, candidate.prompted) < 0.45:
+            continue  # beside the reply to the question on the topic, only words on it too
         if candidate.score < best - margin and not (
             candidate.by_asked
             and candidate.score >= best - quote_margin
@@ -284,6 +389,48 @@ def choose_sentences(
         chosen.append(candidate)
         words += n_words
     return chosen
+
+
+def _best_reply(
+    candidates: Sequence[Candidate], *, floor: float = 0.45, max_words: int = 110
+) -> list[Candidate]:
+    """Asked what someone said on a topic, in a transcript: the opening of their reply to the
+    reporter's question most on that topic (at least `floor` of it), quoted as one piece."""
+    replies: dict[tuple[str, int], list[Candidate]] = {}
+    for c in candidates:
+        if c.by_asked and c.prompted >= floor and c.attribution is not None:
+            turn = turn_at(passage_turns(c.passage), c.unit.start)
+            if turn is not None:
+                replies.setdefault((c.passage.chunk_id, turn.start), []).append(c)
+    if not replies:
+        return []
+    if any(g[0].dated for g in replies.values()):  # "on January 31": that day's replies
+        replies = {key: g for key, g in replies.items() if g[0].dated}
+    reply = max(replies.values(), key=lambda g: g[0].prompted + max(c.score for c in g))
+    reply.sort(key=lambda c: c.unit.start)
+    opening = [reply[0]]
+    for c in reply[1:]:  # the units that follow one another from the reply's start
+        words = sum(len(o.unit.text.split()) for o in opening)
+        gap = c.passage.text[opening[-1].unit.end : c.unit.start]
+        if gap.strip() or words + len(c.unit.text.split()) > max_words:
+            break
+        opening.append(c)
+    while len(opening) > 1 and len(opening[-1].unit.text.split()) < 4:
+        opening.pop()  # "Go ahead.": the floor passed to the next reporter
+    return [_joined(opening)]
+
+
+def _joined(units: Sequence[Candidate]) -> Candidate:
+    """Consecutive units of one speaker's turn as one candidate (one quote, one citation)."""
+    first, last = units[0], units[-1]
+    if len(units) == 1 or first.attribution is None or last.attribution is None:
+        return first
+    text = first.passage.text
+    unit = Unit(
+        first.unit.passage, first.unit.start, last.unit.end, text[first.unit.start : last.unit.end]
+    )
+    attribution = replace(first.attribution, quote_end=last.attribution.quote_end)
+    return replace(first, unit=unit, attribution=attribution, words=first.words | last.words)
 
 
 def _repeats(a: Candidate, b: Candidate) -> bool:
@@ -368,10 +515,16 @@ def question_vectors_for(question: str, speaker: str) -> list[str]:
 
 
 def compose(
-    question: str, evidence: Evidence, question_vectors: np.ndarray, *, speaker: str = ""
+    question: str,
+    evidence: Evidence,
+    question_vectors: np.ndarray,
+    *,
+    speaker: str = "",
+    days: Sequence[tuple[date, date]] = (),
 ) -> Draft:
-    """Choose, order and render the sentences that answer `question`."""
-    candidates = rank_candidates(question, evidence, question_vectors, speaker=speaker)
+    """Choose, order and render the sentences that answer `question`. `days`: the days the
+    question names ("on January 18"), whose articles' sentences come first."""
+    candidates = rank_candidates(question, evidence, question_vectors, speaker=speaker, days=days)
     # A reporter's question shows that a topic came up, not what anyone answered.
     score = max((c.relevance for c in candidates if not c.question), default=0.0)
     chosen = order_sentences(choose_sentences(candidates))

@@ -45,6 +45,9 @@ _HEAD = re.compile(
     r"(?P<noun>[\w.-]+(?:\s+[\w.-]+){0,2})?",
     re.I,
 )
+_AUXILIARIES = frozenset(
+    """did does do is was are were has have had will would can could should may might""".split()
+)
 _CHOICE = re.compile(r"\b(?P<a>[A-Za-z][\w-]*)\s+or\s+(?P<b>[A-Za-z][\w-]*)\b")
 _YES_NO_START = re.compile(
     r"^\W*(?:did|does|do|is|are|was|were|has|have|had|can|could|will)\b", re.I
@@ -61,6 +64,10 @@ def answer_kind(question: str) -> str:
         return ""
     wh = " ".join(match.group("wh").lower().split())
     heads = re.findall(r"[\w-]+", (match.group("noun") or "").lower())
+    # The noun asked about ends where the verb starts: "which company did President Biden ..."
+    # asks for a company; "what did President Biden say" asks for no name at all.
+    verb = next((i for i, w in enumerate(heads) if w in _AUXILIARIES), len(heads))
+    heads = heads[:verb]
     if wh == "when":
         return "date"
     if wh == "how many":
@@ -69,16 +76,17 @@ def answer_kind(question: str) -> str:
         return "amount"
     if wh == "where":
         return "place"
-    for kind, nouns in (
-        ("person", _PERSON_NOUNS),
-        ("organisation", _ORGANISATION_NOUNS),
-        ("place", _PLACE_NOUNS),
-        ("title", _TITLE_NOUNS),
-        ("date", _DATE_NOUNS),
-        ("amount", _AMOUNT_NOUNS),
-    ):
-        if any(n in nouns or n.removesuffix("s") in nouns for n in heads):
-            return kind
+    for head in heads:  # the first word that names a kind: "which country hosts ..."
+        for kind, nouns in (
+            ("person", _PERSON_NOUNS),
+            ("organisation", _ORGANISATION_NOUNS),
+            ("place", _PLACE_NOUNS),
+            ("title", _TITLE_NOUNS),
+            ("date", _DATE_NOUNS),
+            ("amount", _AMOUNT_NOUNS),
+        ):
+            if head in nouns or head.removesuffix("s") in nouns:
+                return kind
     if wh in ("who", "whom", "whose"):
         return "person"
     return ""
@@ -163,7 +171,8 @@ _DATE = re.compile(
     rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
     rf"|{_MONTH},?\s+\d{{4}}"
     r"|\d{4}-\d{2}-\d{2}"
-    r"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+    # A weekday alone, not one that a date follows ("Friday, January 21, 2022": the date).
+    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)(?!,?\s+{_MONTH}\s+\d)"
     r"|(?<=\bin\s)(?:19|20)\d\d|(?<=\bsince\s)(?:19|20)\d\d)\b",
     re.I,
 )
@@ -221,6 +230,8 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
             words.pop(0)
         while words and _weak(match.group()[words[-1][0] : words[-1][1]]):
             words.pop()
+        if words and text[match.start() + words[-1][1] : match.start() + words[-1][1] + 1] == ":":
+            continue  # a transcript's speaker label: "MS. PSAKI:"
         if words:
             a, b = match.start() + words[0][0], match.start() + words[-1][1]
             value = text[a:b]
@@ -236,6 +247,7 @@ def _weak(word: str) -> bool:
     lower = word.lower().strip(".,’'")
     return (
         lower in STOPWORDS
+        or len(lower) < 2  # "Q", a reporter's label; initials alone name nobody
         or lower.replace(".", "") in _NOT_NAMES
         or lower in ("&", "and", "of")
         or bool(re.fullmatch(r"[qh][1-4]", lower))  # a quarter or half of a year
@@ -268,6 +280,7 @@ def find_short_answers(
     asked = set(keyword_tokens(question))
     question_words = {w.lower() for w in re.findall(r"[\w-]+", question)}
     outlets = {p.source.lower() for p in passages if p.source}
+    years = set(_YEAR.findall(question))
     groups: dict[str, _Group] = defaultdict(_Group)
     for rank, passage in enumerate(passages[:max_passages]):
         cited_spans = [(a, b) for p, a, b in cited if p.chunk_id == passage.chunk_id]
@@ -281,8 +294,11 @@ def find_short_answers(
                     continue
                 group = groups[key]
                 found = Found(value, passage, a, b, unit.start, unit.end, kind)
-                near = _closeness(asked, _clause(passage.text, a, b, unit.start, unit.end))
+                clause = _clause(passage.text, a, b, unit.start, unit.end)
+                near = _closeness(asked, clause)
                 weight = (closeness + 0.3 * near) / (1 + 0.15 * rank)
+                if _other_year(years, clause):
+                    weight *= 0.3  # "hosts APEC in 2022?" against "will host APEC in 2023"
                 group.mentions.append((found, weight, is_cited))
                 group.forms[value] = group.forms.get(value, 0) + 1
                 if kind in ("person", "organisation"):
@@ -307,6 +323,15 @@ def _clause(text: str, start: int, end: int, lo: int, hi: int) -> str:
     left = max(text.rfind(". ", lo, start) + 1, lo, start - 60)
     right = text.find(". ", end, hi)
     return text[left : min(right if right >= 0 else hi, end + 60)]
+
+
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def _other_year(years: set[str], clause: str) -> bool:
+    """The question names a year and the clause names only other years."""
+    named = set(_YEAR.findall(clause))
+    return bool(years and named and not years & named)
 
 
 def _closeness(asked: set[str], text: str) -> float:

@@ -54,6 +54,29 @@ GENEVA_TURN = (
     "The talks ended without agreement (Reuters, 10 Jan 2022) [1]",
 )
 PSAKI_CHAIN = [LAVROV_TURN, ("And Psaki?", "Jen Psaki said (CNN, 31 Jan 2022): “...” [1]")]
+# answers that lead with their short answer ("Intel [1]. ...") when the question asks for one
+CHIPS_TURN = (
+    "Which companies pledged to build chip factories in Ohio?",
+    "Intel [1]. Intel said ...",
+)
+EMHOFF_TURN = (
+    "Who will lead the US delegation to the Beijing Olympics?",
+    "Doug Emhoff [1]. The White House said ...",
+)
+FDA_TURN = ("Which agency approved the booster shots?", "The FDA [1]. The agency said ...")
+G20_TURN = ("Which city will host the G20 summit in 2022?", "Bali [1]. Indonesia ...")
+POLAND_TURN = ("How many troops is the Pentagon sending to Poland?", "3,000 [1]. The troops ...")
+AID_TURN = ("How much did Congress approve for Ukraine?", "$13.6 billion [1]. The bill ...")
+GENEVA_MEETING_TURN = ("Where did Blinken meet Lavrov?", "Geneva [1]. The two met ...")
+RECOGNITION_TURN = (
+    "Did Russia recognise the Donetsk and Luhansk republics?",
+    "Putin signed decrees recognising them (TASS, 21 Feb 2022) [1]",
+)
+INFLATION_TURN = (
+    "What did Biden say about inflation at his press conference?",
+    "President Biden said (The White House, 19 Jan 2022): “...” [1]",
+)
+KAZAKHSTAN_TURN = ("Which countries sent troops to Kazakhstan?", "Russia [1]. The CSTO ...")
 
 # What a demanding user asks next over a news archive: other speakers, the same speaker on
 # another topic, when/where/why/who, the next day, another month or place, pronouns.
@@ -139,6 +162,61 @@ FOLLOW_UPS: list[tuple[list[tuple[str, str]], str, str]] = [
         PSAKI_CHAIN,
         "And the day after?",
         "What did Psaki say about NATO expansion the day after 31 Jan 2022?",
+    ),
+    # elliptical wh-questions: the previous question with its wh-phrase swapped (and its
+    # short answer put in the slot it asked for)
+    (
+        [CHIPS_TURN],
+        "Who else?",
+        "Which companies other than Intel pledged to build chip factories in Ohio?",
+    ),
+    (
+        [EMHOFF_TURN],
+        "and who else?",
+        "Who other than Doug Emhoff will lead the US delegation to the Beijing Olympics?",
+    ),
+    ([CHIPS_TURN], "When?", "When did Intel pledge to build chip factories in Ohio?"),
+    ([GENEVA_MEETING_TURN], "Why?", "Why did Blinken meet Lavrov?"),
+    ([GENEVA_MEETING_TURN], "And when was that?", "When did Blinken meet Lavrov?"),
+    (
+        [RECOGNITION_TURN],
+        "When?",
+        "When did Russia recognise the Donetsk and Luhansk republics?",
+    ),
+    ([KAZAKHSTAN_TURN], "how many?", "How many countries sent troops to Kazakhstan?"),
+    # pronouns: the short answer when an entity was asked for, else what the question was about
+    ([FDA_TURN], "When did it approve them?", "When did The FDA approve the booster shots?"),
+    (
+        [EMHOFF_TURN],
+        "What did he say about it?",
+        "What did Doug Emhoff say about the US delegation to the Beijing Olympics?",
+    ),
+    (
+        [POLAND_TURN],
+        "When will they arrive?",
+        "When will the 3,000 troops the Pentagon is sending to Poland arrive?",
+    ),
+    (
+        [AID_TURN],
+        "What will it pay for?",
+        "What will the $13.6 billion Congress approved for Ukraine pay for?",
+    ),
+    (
+        [LAVROV_TURN],
+        "Did NATO and the US answer it?",
+        "Did NATO and the US answer NATO expansion?",
+    ),
+    ([CHIPS_TURN], "How many jobs will it create?", "How many jobs will Intel create?"),
+    # "the year after/before" moves the year the previous question named
+    ([G20_TURN], "And the year before?", "Which city will host the G20 summit in 2021?"),
+    ([G20_TURN], "who hosts it the following year?", "Who hosts the G20 summit in 2023?"),
+    # a new speaker does not take over the previous speaker's occasion
+    ([INFLATION_TURN], "And what did Powell say?", "What did Powell say about inflation?"),
+    ([INFLATION_TURN], "What about Yellen?", "What did Yellen say about inflation?"),
+    (
+        [INFLATION_TURN],
+        "And what did he say about it at his next one?",
+        "What did Biden say about inflation at his next one?",
     ),
 ]
 
