@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.speakers import Turn, transcript_turns
+from assistant.speakers import Turn, opens_with_label, transcript_turns
 from index.chunking import quote_depth_after, split_sentences
 from index.keyword import ChunkRecord, keyword_tokens
 
@@ -61,14 +61,20 @@ class ArticleText:
         size = max((start + len(text) for start, _, text in placed), default=0)
         title = str(records[placed[0][1]].metadata.get("title", "")) if placed else ""
         chars = [" "] * size
+        covered = [False] * size
         found: dict[int, tuple[int, list[int]]] = {}  # start -> (end, chunk rows)
         for start, row, text in placed:
             chars[start : start + len(text)] = text
+            covered[start : start + len(text)] = [True] * len(text)
             for span in split_sentences(text):
                 a, b = start + span.start, start + span.end
                 end, holders = found.setdefault(a, (b, []))
                 if end == b:
                     holders.append(row)
+        for start, _, text in placed:
+            # Chunks are stored trimmed: a speaker label opening one must open a line again.
+            if start and not covered[start - 1] and opens_with_label(text):
+                chars[start - 1] = "\n"
         body = "".join(chars)
         spans: list[tuple[int, int, list[int], int]] = []  # start, end, chunk rows, sentences
         depth = 0  # quotations still open after the last span

@@ -488,9 +488,15 @@ def render(candidate: Candidate, *, again: bool = False) -> Sentence:
     return Sentence(f"{said}: “{quoted}”", passage, attribution.quote_start, attribution.quote_end)
 
 
+_STAGE_DIRECTION = re.compile(
+    r"\((?:Laughter|Applause|Inaudible|Cross-?talk|Crosstalk|As interpreted)\.?\)\s*", re.I
+)
+
+
 def _tidy(text: str) -> str:
     """White space collapsed, struck-out text and markdown escapes gone, a full stop at the end."""
     text = re.sub(r"<s>.*?</s>\s*", "", text, flags=re.S)
+    text = _STAGE_DIRECTION.sub("", text)  # "(Laughter.) Look, I didn't overpromise"
     text = re.sub(r"\\([\[\]*_`#])", r"\1", text)
     text = " ".join(text.split())
     return text if not text or text[-1] in '.!?…"”’)' else text + "."

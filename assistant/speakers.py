@@ -235,6 +235,12 @@ def _opens_paragraph(text: str, start: int) -> bool:
     return not previous.strip() or previous[-1:].isspace()
 
 
+def opens_with_label(text: str) -> bool:
+    """Whether `text` starts with a transcript speaker label ("MS. PSAKI:", "Q")."""
+    match = _LABEL_LINE.match(text)
+    return match is not None and bool(match.group("known") or match.group("q"))
+
+
 def turn_at(turns: Sequence[Turn], position: int) -> Turn | None:
     """The turn holding `position`, if any."""
     for turn in turns:
@@ -357,6 +363,10 @@ def speaking_pattern(name: str) -> re.Pattern[str]:
 
 _NAME_WORD = r"(?:[A-Z][\w’'\-]*\.?|[A-Z]\.)"
 _NAME = rf"(?P<name>{_NAME_WORD}(?:\s+(?:de|van|von|bin|al|da|del|la|le)?\s*{_NAME_WORD}){{0,3}})"
+_OFFICE = (
+    r"(?i:(?:vice\s+)?president|press\s+secretary|first\s+lady|secretary\s+of\s+state"
+    r"|national\s+security\s+advis[eo]r|prime\s+minister|chancellor|foreign\s+minister)"
+)
 _QUESTION_PATTERNS = tuple(
     re.compile(pattern)
     for pattern in (
@@ -367,6 +377,9 @@ _QUESTION_PATTERNS = tuple(
         r"|testimony|speech|interview|response|warning)",
         rf"\b{_NAME}\s+(?:{speech_verbs('named')})\b",
         rf"\b(?i:did|does|has)\s+{_NAME}\s+(?:{speech_verbs('did')})",
+        # "What did the President say ...": an office names whoever holds it
+        rf"\b(?i:what|how)\s+(?:did|does|do|has|have|had|will|would)\s+(?i:the)\s+"
+        rf"(?P<name>{_OFFICE})\s+(?:{speech_verbs('what')})",
     )
 )
 _NOT_SPEAKERS = frozenset(
@@ -408,7 +421,16 @@ def name_tokens(who: str) -> set[str]:
 
 
 def same_speaker(asked: str, speaker: str) -> bool:
-    return bool(asked and speaker and name_tokens(asked) & name_tokens(speaker))
+    if not (asked and speaker):
+        return False
+    if name_tokens(asked) & name_tokens(speaker):
+        return True
+    # "the President" is whoever the document calls President ("President Biden"), not the VP.
+    office = {w.strip(".,").lower() for w in re.split(r"[\s-]+", asked)} - {"the", ""}
+    if office and office <= _TITLES:
+        words = {w.strip(".,").lower() for w in re.split(r"[\s-]+", speaker)}
+        return office <= words and ("vice" in office) == ("vice" in words)
+    return False
 
 
 def strip_titles(who: str) -> str:
