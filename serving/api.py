@@ -25,6 +25,7 @@ from assistant.engine import Engine
 from index.errors import NewsAssistantError, StoreUnavailableError
 from serving.config import AppSettings, app_settings
 from serving.errors import Unauthorized, error_response, install_error_handlers
+from serving.ingest_api import INGEST_PATH, ingest_router, install_ingest_errors
 from serving.inputs import (
     MAX_QUESTION,
     MAX_TURN,
@@ -178,6 +179,16 @@ class Collections:
         found = self.default.index.collections()
         self.last_names = [default, *(name for name in found if name != default)]
         return self.last_names
+
+    def for_writing(self, name: str | None) -> Engine:
+        """The engine over collection `name` (None: the default), made if the store lacks it."""
+        with self._lock:
+            known = self._engines.get(name or self.default.settings.collection)
+            if known is not None:
+                return known
+            assert name is not None
+            settings = self.default.settings.with_changes(collection=name)
+            return self._engines.setdefault(name, Engine(settings, embedder=self.default.embedder))
 
     def engine(self, name: str | None = None) -> Engine:
         """The engine over collection `name` (None: the default); ValueError if it is not there."""
@@ -473,8 +484,12 @@ def create_api(
     )
     app.add_middleware(OriginPolicy, origins=list(settings.cors_origins))
     app.add_middleware(FramePolicy, origins=listed)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    larger = (INGEST_PATH, settings.ingest_token, settings.ingest_max_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, larger=larger)
     install_error_handlers(app)
+    install_ingest_errors(app)
+    collections = collections or Collections(engine)
     app.include_router(build_router(engine, settings, collections))
+    app.include_router(ingest_router(settings, collections.for_writing))
     app.include_router(_pages)
     return app

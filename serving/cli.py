@@ -32,6 +32,7 @@ from serving.cli_options import (
 )
 from serving.config import AppSettings, app_settings
 from serving.inputs import MAX_K, MAX_SEARCH_K, MIN_K, parse_filters
+from serving.remote_ingest import AppClient, ingest_target, send_to_app
 
 
 @click.group()
@@ -93,6 +94,8 @@ def _parse_fields(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--app-url", help="Send the articles to this running app [app_url].")
+@click.option("--token", help="The app's ingest token [ingest_token].")
 @click.pass_obj
 @errors_to_messages
 def ingest(
@@ -102,6 +105,8 @@ def ingest(
     fields: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    app_url: str | None,
+    token: str | None,
 ) -> None:
     """Add articles from files or folders (jsonl, json, csv, txt, md, html) and from the web.
 
@@ -109,13 +114,25 @@ def ingest(
     only the servers named here are asked, politely (robots.txt, two requests at a time, a
     re-fetch of an unchanged page sends nothing new). Re-ingesting unchanged articles does
     nothing; changed ones replace their old chunks. Exits 3 when some records or pages were
-    bad (each is listed with file, line and field, or URL and reason)."""
-    report = engine.index.ingest(
-        [item if is_url(item) else Path(item) for item in paths],
-        fmt=fmt,
-        fields=_parse_fields(fields),
-        progress=not quiet,
-    )
+    bad (each is listed with file, line and field, or URL and reason).
+
+    While an app serves the embedded store (or with --app-url / app_url), the files are sent to
+    its POST /api/ingest with the ingest token, and its report printed."""
+    settings = app_settings(engine.settings)
+    target = ingest_target(settings, app_url)
+    if target is not None:
+        app = AppClient(
+            target, token or settings.ingest_token, settings.collection, fmt, _parse_fields(fields)
+        )
+        say = None if quiet else lambda line: click.echo(line, err=True)
+        report = send_to_app(app, paths, settings.ingest_max_bytes, say=say)
+    else:
+        report = engine.index.ingest(
+            [item if is_url(item) else Path(item) for item in paths],
+            fmt=fmt,
+            fields=_parse_fields(fields),
+            progress=not quiet,
+        )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -457,13 +474,29 @@ def demo(ctx: click.Context, corpus: str | None, quiet: bool) -> None:
     is_flag=True,
     help="Serve only the HTTP API (/api, /v1, /docs, /widget.js), no web UI (serve_ui=false).",
 )
+@click.option(
+    "--watch",
+    "watch_feeds",
+    multiple=True,
+    metavar="FEED_URL",
+    help="Also poll this feed while serving, as `watch` does (repeatable) [feeds].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
 @errors_to_messages
-def serve(engine: Engine, host: str, port: int, no_demo: bool, api_only: bool, quiet: bool) -> None:
+def serve(
+    engine: Engine,
+    host: str,
+    port: int,
+    no_demo: bool,
+    api_only: bool,
+    watch_feeds: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Serve the web app: chat UI at /, JSON API at /api, OpenAI-compatible API at /v1.
 
-    On first start an empty store gets the demo corpus (unless --no-demo or demo_on_empty=false)."""
+    On first start an empty store gets the demo corpus (unless --no-demo or demo_on_empty=false).
+    With ingest_token set, POST /api/ingest takes new articles while it serves."""
     from serving.web import serve as run_server
 
     settings = app_settings(engine.settings)
@@ -471,6 +504,8 @@ def serve(engine: Engine, host: str, port: int, no_demo: bool, api_only: bool, q
         settings = settings.with_changes(demo_on_empty=False)
     if api_only:
         settings = settings.with_changes(serve_ui=False)
+    if watch_feeds:
+        settings = settings.with_changes(feeds=[*settings.feeds, *watch_feeds])
     run_server(settings, host=host, port=port, progress=not quiet)
 
 

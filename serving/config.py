@@ -43,6 +43,22 @@ class AppSettings(Settings):
         repr=False,
         description="'user:password' login for the web UI and its Gradio endpoints.",
     )
+    ingest_token: str | None = Field(
+        None,
+        repr=False,
+        description="Bearer token for POST /api/ingest, and what `ingest` sends to a running "
+        "app. Unset: the endpoint answers 403.",
+    )
+    ingest_max_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body /api/ingest reads (with a valid ingest token).",
+    )
+    app_url: str | None = Field(
+        None,
+        description="The running app `ingest` sends articles to, e.g. http://app:7860; unset: "
+        "the one recorded in storage_dir while it holds an embedded store.",
+    )
     serve_ui: bool = Field(
         True, description="Serve the web UI at /; false: only /api, /v1, /docs and /widget.js."
     )

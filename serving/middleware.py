@@ -106,19 +106,36 @@ class OriginPolicy:
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, before anything parses them."""
+    """Refuse request bodies over `limit` bytes with 413, before anything parses them.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    `larger`: (path, token, limit): a request to that path whose `Authorization` is
+    `Bearer <token>` may send up to that limit instead (the ingest endpoint's articles); a
+    request without the token gets the usual limit, so only its holder can send more."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int, larger: tuple[str, str | None, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = larger
+
+    def _limit_for(self, scope: Scope) -> int:
+        if self.larger is None:
+            return self.limit
+        path, token, limit = self.larger
+        if not token or scope["path"] != path:
+            return self.limit
+        authorization = Headers(scope=scope).get("authorization")
+        return max(limit, self.limit) if bearer_matches(authorization, token) else self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if int(declared or b"0") > self.limit:
-            await self._refuse(send)
+        if int(declared or b"0") > limit:
+            await self._refuse(send, limit)
             return
         # Read the whole body first (it is small, or refused), then hand it on.
         chunks: list[bytes] = []
@@ -129,8 +146,8 @@ class BodyLimit:
                 return  # the client went away
             chunks.append(message.get("body", b""))
             received += len(chunks[-1])
-            if received > self.limit:
-                await self._refuse(send)
+            if received > limit:
+                await self._refuse(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -146,8 +163,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        response = error_response(413, "request_too_large", f"request body over {self.limit} bytes")
+    async def _refuse(self, send: Send, limit: int) -> None:
+        response = error_response(413, "request_too_large", f"request body over {limit} bytes")
         await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from assistant.retrieve import Filters
+from index.web_pages import is_url
 from serving.inputs import MAX_K, MAX_QUESTION, MAX_TURN, MAX_TURNS, MIN_K, parse_filters
 
 MODEL_ID = "news-assistant"
@@ -240,3 +241,89 @@ class ChatCompletionRequest(BaseModel):
     k: int | None = Field(None, ge=MIN_K, le=MAX_K)
     filters: FilterFields | None = None
     use_llm: bool | None = None
+
+
+MAX_INGEST_ARTICLES = 10_000
+MAX_INGEST_URLS = 100
+
+
+class IngestFile(BaseModel):
+    """A file as `ingest` would read it from disk (what the command line sends a running app)."""
+
+    model_config = _STRICT
+
+    name: str = Field(
+        min_length=1, max_length=1000, description="Its name; the suffix gives the format."
+    )
+    content_base64: str = Field(description="The file's bytes, base64-encoded.")
+    first_line: int = Field(
+        1, ge=1, description="The line of the original file this part starts at (for reports)."
+    )
+
+
+class IngestRequest(BaseModel):
+    """Articles to add, as the JSONL loader reads them, files, and feed or page URLs to fetch."""
+
+    model_config = _STRICT
+
+    articles: list[Any] = Field(
+        default_factory=list,
+        max_length=MAX_INGEST_ARTICLES,
+        description="Records with the JSONL loader's fields (title, body or text, source, "
+        "published, url, author, category, id; the usual aliases too).",
+    )
+    urls: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_INGEST_URLS,
+        description="http(s) URLs of RSS/Atom feeds or article pages, fetched by the app.",
+    )
+    files: list[IngestFile] = Field(
+        default_factory=list,
+        max_length=MAX_INGEST_ARTICLES,
+        description="Files in any format `ingest` reads; bad records are reported by name:line.",
+    )
+    format: Literal["jsonl", "json", "csv", "txt", "md", "html"] | None = Field(
+        None, description="Read every file as this format, as `ingest --format`."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="Field to key mapping, as `ingest --field NAME=KEY`."
+    )
+    collection: str | None = Field(
+        None, max_length=63, description="Which archive to add to; default: the server's."
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _only_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not is_url(url):  # anything else would be read as a path on the server
+                raise ValueError(f"{url[:200]!r} is not an http(s) URL")
+        return urls
+
+
+class IngestIssue(BaseModel):
+    """One bad record or page: where (articles[i].field, name:line.field, or the URL) and why."""
+
+    location: str = Field(description="Where, in one string: `articles[3].published`.")
+    source: str = Field(description="`articles`, a file's name, or a URL.")
+    line: int | None = Field(None, description="The file's line, or 1 + the article's index.")
+    article: int | None = Field(None, description="Index in `articles`, when it is one of them.")
+    field: str | None
+    reason: str
+
+
+class IngestResponse(BaseModel):
+    """What the ingest did, as `news-assistant ingest --json` reports it."""
+
+    added: int
+    updated: int
+    repaired: int
+    unchanged: int
+    duplicates: int
+    syndicated: int
+    skipped: int
+    chunks_written: int
+    seconds: float
+    issues: list[IngestIssue]
+    notes: list[str]
+    collection: str

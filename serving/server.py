@@ -371,9 +371,25 @@ def run_app(app: Any, settings: Settings, *, host: str, port: int) -> None:
     """Serve `app` on host:port with the connection limits of `settings`, until interrupted."""
     import uvicorn
 
-    server = uvicorn.Server(server_config(app, settings, host=host, port=port))
-    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while shutting down
-        server.run()
+    from serving.remote_ingest import record_app
+
+    # The storage folder names this app while it serves, for `ingest` to send its articles to;
+    # the record goes at shutdown (uvicorn re-raises SIGTERM once it is done, so no later).
+    forget = record_app(app_settings(settings), host=host, port=port)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            try:
+                await super().shutdown(sockets)
+            finally:
+                forget()
+
+    server = Server(server_config(app, settings, host=host, port=port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while shutting down
+            server.run()
+    finally:
+        forget()
     if not server.started:
         # uvicorn has logged why (the port is taken, say); exit non-zero as uvicorn.run does.
         raise SystemExit(3)
