@@ -200,8 +200,12 @@ class Engine:
         if days is None or not all_outside(dates, *days):
             return ""
         # Articles look back ("spent $26.3 billion in 2021"): an answer naming the time stands.
-        # Only the answer's own sentences count: passages name other years in passing.
-        if any(mentions_time(s.text, named) for s in draft.sentences for named in dates):
+        # Only the answer's own sentences count: passages name other years in passing. Not so
+        # for what someone said then ("What did the President say in 2019?"): that is dated
+        # by when it was said, which is when the archive's articles were written.
+        if not asked_speaker(question) and any(
+            mentions_time(s.text, named) for s in draft.sentences for named in dates
+        ):
             return ""
         return archive_span(*days)
 

@@ -164,6 +164,7 @@ class Candidate:
     # The share of the topic's words in the reporter's question this unit replies to, if any.
     prompted: float = 0.0
     dated: bool = False  # from an article of the day(s) the question names
+    reports_asked: bool = False  # reports the asked person's words: "Lavrov said Moscow ..."
 
     @property
     def question(self) -> bool:
@@ -187,6 +188,8 @@ def rank_candidates(
     if not evidence.units:
         return []
     asked_words = set(keyword_tokens(" ".join(name_tokens(speaker)))) if speaker else set()
+    surname = strip_titles(speaker).split()[-1] if speaker.split() else ""
+    reporting = speaking_pattern(surname) if surname else None  # "Lavrov said Moscow ..."
     wanted = set(keyword_tokens(question)) - asked_words
     # An excerpt may skip the sentence that names the speaker of its quotes; another excerpt of
     # the same article may hold it.
@@ -235,6 +238,9 @@ def rank_candidates(
             adjust -= 0.1
         candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked, words)
         candidate.prompted = prompted
+        candidate.reports_asked = bool(
+            reporting and not reporter and not by_asked and reporting.search(unit.text)
+        )
         candidate.dated = dated
         drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
     drafts.sort(key=lambda d: -d[0])
@@ -360,7 +366,7 @@ def choose_sentences(
     if not answers:
         return []
     # Asked what someone said: their own words on the question first, others' after.
-    own = [c for c in answers if c.by_asked and c.relevance >= quote_floor]
+    own = [c for c in answers if (c.by_asked or c.reports_asked) and c.relevance >= quote_floor]
     if own:
         first = {id(c) for c in own}
         candidates = own + [c for c in candidates if id(c) not in first]
@@ -457,9 +463,9 @@ def _repeats(a: Candidate, b: Candidate) -> bool:
 
 
 def order_sentences(chosen: Sequence[Candidate]) -> list[Candidate]:
-    """Quotes of the person asked about first (best first), then the rest by date and place."""
-    quotes = [c for c in chosen if c.by_asked]
-    rest = [c for c in chosen if not c.by_asked]
+    """The words of the person asked about first (best first), then the rest by date and place."""
+    quotes = [c for c in chosen if c.by_asked or c.reports_asked]
+    rest = [c for c in chosen if not (c.by_asked or c.reports_asked)]
     rest.sort(
         key=lambda c: (
             c.passage.published,
@@ -493,10 +499,17 @@ _STAGE_DIRECTION = re.compile(
 )
 
 
+_DATELINE = re.compile(
+    r"^\s*[A-Z][A-Z.' -]{1,30},\s+[A-Z][a-z]+\.?\s+\d{1,2}\.?\s*"
+    r"(?:/[A-Z][\w-]*/\.?|\([A-Z][\w ]*\)\s*[—–-])\s*"
+)
+
+
 def _tidy(text: str) -> str:
     """White space collapsed, struck-out text and markdown escapes gone, a full stop at the end."""
     text = re.sub(r"<s>.*?</s>\s*", "", text, flags=re.S)
     text = _STAGE_DIRECTION.sub("", text)  # "(Laughter.) Look, I didn't overpromise"
+    text = _DATELINE.sub("", text, count=1)  # "MOSCOW, January 28. /TASS/. Moscow does not ..."
     text = re.sub(r"\\([\[\]*_`#])", r"\1", text)
     text = " ".join(text.split())
     return text if not text or text[-1] in '.!?…"”’)' else text + "."

@@ -154,6 +154,28 @@ def _top(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+def _top_sparse(rows: np.ndarray, scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """`_top` over sparse scores: `rows` ascending, the rows not given score 0."""
+    keep = (rows < mask.size) & (scores > 0)
+    keep[keep] &= mask[rows[keep]]
+    candidates, values = rows[keep], scores[keep]
+    if candidates.size == 0:
+        return candidates
+    k = min(k, candidates.size)
+    part = np.argpartition(-values, k - 1)[:k]
+    return candidates[part[np.argsort(-values[part], kind="stable")]]
+
+
+def _scores_at(rows: np.ndarray, scores: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The sparse scores (`rows` ascending) at the rows `wanted`, 0 where there is none."""
+    out = np.zeros(wanted.size, dtype=np.float32)
+    if rows.size:
+        at = np.minimum(np.searchsorted(rows, wanted), rows.size - 1)
+        hit = rows[at] == wanted
+        out[hit] = scores[at[hit]]
+    return out
+
+
 # A capitalised word or a run of them: a name, roughly.
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]+(?:[ \t]+[A-Z][a-zA-Z]+)*")
 _NOT_NAME_WORDS = STOPWORDS | {m.lower() for m in (*calendar.month_name[1:], *calendar.day_name)}
@@ -364,21 +386,22 @@ class Retriever:
             # The question and its short windows are embedded apart: in one batch every window
             # would be padded to the question's length (4x the time).
             dense[:, 1:] = view.matrix @ self.embedder.embed(probes[1:]).T
-        keyword = np.zeros_like(dense)
-        for j, probe in enumerate(probes):
-            scores = self.store.keyword.scores(probe)
-            if scores.shape[0] == keyword.shape[0]:  # else the keyword index moved on meanwhile
-                keyword[:, j] = scores
+        # Keyword scores from the postings of each probe's terms: (rows, scores), no array of
+        # every chunk. An index that moved on since the view was made gives none this time.
+        keyword = self.store.keyword
+        empty: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        in_step = len(keyword) == len(view.records)
+        sparse = [keyword.top_scores(p) if in_step else empty for p in probes]
         pool = self.settings.candidates
         found: set[int] = set()
         for j in range(len(probes)):
-            found.update(_top(keyword[:, j], allowed, pool).tolist())
+            found.update(_top_sparse(sparse[j][0], sparse[j][1], allowed, pool).tolist())
             if j == 0 or self.options.window_dense:
                 found.update(_top(dense[:, j] + 1.0, allowed, pool).tolist())
         if not found:
             return None
         rows = np.array(sorted(found))
-        kw = keyword[rows]
+        kw = np.stack([_scores_at(r, v, rows) for r, v in sparse], axis=1)
         kw = kw / np.maximum(kw.max(axis=0), 1e-9)
         dn = dense[rows]
         median = np.median(dn, axis=0)

@@ -299,6 +299,7 @@ def find_short_answers(
                 weight = (closeness + 0.3 * near) / (1 + 0.15 * rank)
                 if _other_year(years, clause):
                     weight *= 0.3  # "hosts APEC in 2022?" against "will host APEC in 2023"
+                weight *= _apposition_weight(asked, years, passage.text, b)
                 group.mentions.append((found, weight, is_cited))
                 group.forms[value] = group.forms.get(value, 0) + 1
                 if kind in ("person", "organisation"):
@@ -326,6 +327,23 @@ def _clause(text: str, start: int, end: int, lo: int, hi: int) -> str:
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+# "Thailand, the 2022 APEC host, Peru, the 2024 APEC host": what a name is, said right after it.
+_APPOSITION = re.compile(r",\s+(?:the|a|an)\s+([^,;:.()“”\"]{2,60})")
+
+
+def _apposition_weight(asked: set[str], years: set[str], text: str, end: int) -> float:
+    """More weight to a name that an apposition describes in the question's words (and year),
+    less to one whose apposition names another year."""
+    match = _APPOSITION.match(text, end)
+    if match is None:
+        return 1.0
+    words = match.group(1)
+    named = set(_YEAR.findall(words))
+    if years and named:
+        return 2.0 if years & named else 0.3
+    return 1.0 + _closeness(asked, words)
 
 
 def _other_year(years: set[str], clause: str) -> bool:
