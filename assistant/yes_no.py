@@ -69,9 +69,12 @@ def is_yes_no(question: str) -> bool:
 def compare(
     question: str, passages: Sequence[Passage], outlet_mentions: Sequence[Mention]
 ) -> Comparison | None:
-    """The side-by-side evidence for a yes/no question naming two or more outlets, else None."""
-    if not is_yes_no(question) or not outlet_mentions:
+    """The side-by-side evidence for a yes/no question naming two or more outlets, or two
+    events in order ("Did the President sign S. 2959 before H.R. 1192?"), else None."""
+    if not is_yes_no(question):
         return None
+    if not outlet_mentions:
+        return _events_in_order(question, passages)
     mentions = sorted(outlet_mentions, key=lambda m: m.start)
     used: set[str] = set()
     sides: list[Side] = []
@@ -92,6 +95,44 @@ def compare(
     if len(sides) < 2:
         return None
     return Comparison(tuple(sides), *_verdict(question, sides, order))
+
+
+# What tells one event from another in "Did A ... before B ...?": numbers ("S. 2959", "H.R.
+# 1192") and names, not the words both parts share ("the President").
+_MARK = re.compile(r"\b(?:[A-Z][\w.'’-]*\s+)*\d[\w.,-]*|\b[A-Z][a-z][\w'’-]*(?:\s+[A-Z][\w'’-]+)*")
+
+
+def _events_in_order(question: str, passages: Sequence[Passage]) -> Comparison | None:
+    """ "Did A ... before B ...?" about two things named in the archive: the article that
+    names each, side by side, and the order of their dates."""
+    match, opening = _ORDER.search(question), _PAST.match(question)
+    if match is None or opening is None or _DATE_AFTER.match(question[match.end() :]):
+        return None
+    head, tail = question[: match.start()], question[match.end() :]
+    marks_a = {m.group().strip() for m in _MARK.finditer(head, opening.end())}
+    marks_b = {m.group().strip() for m in _MARK.finditer(tail)}
+    marks_a, marks_b = marks_a - marks_b, marks_b - marks_a
+    if not marks_a or not marks_b:
+        return None
+    side_a = _naming_side(sorted(marks_a), head, passages, set())
+    used = {side_a.passage.article_id} if side_a else set()
+    side_b = _naming_side(sorted(marks_b), tail, passages, used)
+    if side_a is None or side_b is None:
+        return None
+    order = (Mention(match.start(), match.end(), ""), tail, match.group("word").lower())
+    return Comparison((side_a, side_b), *_verdict(question, (side_a, side_b), order))
+
+
+def _naming_side(
+    marks: Sequence[str], part: str, passages: Sequence[Passage], used: set[str]
+) -> Side | None:
+    """The best sentence of the first article (in rank) whose text names every mark."""
+    for passage in passages:
+        if passage.article_id not in used and all(m in passage.text for m in marks):
+            side = _best_side(passage.source, part, [passage], used)
+            if side is not None and all(m in passage.text[side.start : side.end] for m in marks):
+                return side
+    return None
 
 
 def _best_side(outlet: str, part: str, passages: Sequence[Passage], used: set[str]) -> Side | None:

@@ -70,3 +70,29 @@ def test_did_both_is_yes_when_each_part_is_found() -> None:
 def test_not_a_yes_no_question_or_one_outlet_only_gives_nothing() -> None:
     assert _compare("Which board raised fees, as the Gazette and the Herald reported?") is None
     assert _compare("Did the Gazette report on the harbour fees?") is None
+
+
+BILLS = [
+    make_passage(
+        "On Friday the Governor signed into law: S. 2959, the Harbour Fees Act.",
+        article_id="s",
+        source="Statehouse",
+        published="2022-01-21",
+    ),
+    make_passage(
+        "On Thursday the Governor signed into law: H.R. 1192, the Ferry Safety Act.",
+        article_id="h",
+        source="Statehouse",
+        published="2022-01-20",
+    ),
+]
+
+
+def test_two_named_events_are_ordered_by_the_dates_of_the_articles_naming_them() -> None:
+    later = compare("Did the Governor sign S. 2959 before H.R. 1192?", BILLS, [])
+    earlier = compare("Did the Governor sign H.R. 1192 before S. 2959?", BILLS, [])
+    assert later is not None and later.verdict == "no"
+    assert earlier is not None and earlier.verdict == "yes"
+    assert [s.passage.article_id for s in later.sides] == ["s", "h"]
+    # A thing no article names gives no sides and so no verdict.
+    assert compare("Did the Governor sign S. 2959 before H.R. 4000?", BILLS, []) is None
