@@ -30,6 +30,7 @@ from assistant.query import Mention, all_outside, asked_speaker, mentions_time
 from assistant.retrieve import Filters, Passage, Retriever
 from assistant.short_answer import ANSWER_PASSAGES, find_short_answers
 from assistant.silence import archive_silence
+from assistant.speakers import asks_for_words
 from assistant.yes_no import Comparison, compare, is_yes_no
 from index.archive import CorpusSummary, Index
 from index.embedding import Embedder
@@ -203,7 +204,7 @@ class Engine:
         # Only the answer's own sentences count: passages name other years in passing. Not so
         # for what someone said then ("What did the President say in 2019?"): that is dated
         # by when it was said, which is when the archive's articles were written.
-        if not asked_speaker(question) and any(
+        if not asks_for_words(question) and any(
             mentions_time(s.text, named) for s in draft.sentences for named in dates
         ):
             return ""

@@ -491,6 +491,18 @@ _WHAT_SAID_ABOUT = re.compile(
 )
 
 
+_WHAT_SAID = re.compile(
+    rf"^\W*(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had)\s+\S.{{0,60}}?\s+"
+    rf"(?:{speech_verbs('what')})\b",
+    re.I,
+)
+
+
+def asks_for_words(question: str) -> bool:
+    """ "What did X say ...?", with or without a topic: a question about someone's words."""
+    return _WHAT_SAID.match(question) is not None
+
+
 def asks_what_was_said(question: str) -> str:
     """Who a question of the form "What did X say about T?" asks about, as written; else ""."""
     found = _WHAT_SAID_ABOUT.match(question)
