@@ -230,6 +230,23 @@ def test_source_cards_show_paragraphs_as_flowing_text(
         assert passage.locator("mark.na-quote").count() >= 1
 
 
+def test_a_date_question_shows_its_short_answer_first_in_its_own_box(
+    visit: Visit, web_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = visit.page
+    page.goto(web_server.url)
+    ask_in_ui(page, "When did the United States and NATO send their written replies to Russia?")
+    box = page.locator("#na-chat .na-bot .na-short").first
+    box.wait_for(timeout=ANSWER_TIMEOUT)
+    assert "January 26" in box.inner_text()
+    box.locator("a.na-cite").click()  # its [n] opens the source that holds it
+    source = page.locator("#na-src-0-1")
+    expect(source).to_be_visible()
+    assert "January 26" in source.inner_text()
+
+
 def test_hostile_article_shows_as_inert_text(visit: Visit, web_server: LiveServer) -> None:
     page = visit.page
     page.goto(web_server.url)
