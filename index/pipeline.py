@@ -172,7 +172,23 @@ def ingest(
 ) -> IngestReport:
     """Ingest every article under `paths`; re-running on the same input does no work."""
     started = time.perf_counter()
-    store.begin_writes()
+    store.take_for_writing()
+    with store.incremental_keyword():
+        report = _ingest(paths, settings, store, embedder, fmt, fields, vector_cache, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest(
+    paths: Iterable[Path],
+    settings: IndexSettings,
+    store: ChunkStore,
+    embedder: Embedder,
+    fmt: str | None,
+    fields: Mapping[str, str] | None,
+    vector_cache: VectorCache | None,
+    progress: bool,
+) -> IngestReport:
     report = IngestReport()
     store.sync_keyword_index(force=True)
     syndication = load_syndication(store)
@@ -231,7 +247,6 @@ def ingest(
         _write_copies(article_id, syndication, store=store)
     syndication.save()
     store.sync_keyword_index(force=True)
-    report.seconds = time.perf_counter() - started
     return report
 
 
@@ -346,7 +361,12 @@ def delete_articles(article_ids: list[str], *, store: ChunkStore) -> int:
     Deleting a stored article removes the records of its syndicated copies with it (their texts
     were never stored): ingest a copy again and it is stored as the story's new original.
     Deleting a copy's id removes its record from the stored article."""
-    store.begin_writes()
+    store.take_for_writing()
+    with store.incremental_keyword():
+        return _delete_articles(article_ids, store)
+
+
+def _delete_articles(article_ids: list[str], store: ChunkStore) -> int:
     store.sync_keyword_index(force=True)
     syndication = load_syndication(store)
     owners = {syndication.forget_copy(a) for a in article_ids} - {None}

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index import keyword_sync
 from index.chroma_client import (
     BREAKER_SECONDS,
     SERVER_PROBE_SECONDS,
@@ -30,6 +32,7 @@ from index.chroma_client import (
     read_timeout,
 )
 from index.config import IndexSettings
+from index.embedding import claim_collection, recorded_identity
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
@@ -158,9 +161,15 @@ class ChunkStore:
         self._synced_at = 0.0
         self._seen_generation: str | None = None
         self._sync_lock = threading.Lock()
+        self._maintain_lock = threading.Lock()  # one thread brings the keyword index along
+        # Writes through the pipeline keep the keyword index in step by deltas (keyword_sync).
+        self._tracking = False
+        self._op_depth = 0
+        self._changes: dict[str, ChunkRecord | None] | None = None
         self.breaker = CircuitBreaker(self.where, BREAKER_SECONDS)
         self._probe_lock = threading.Lock()
         self._alive_at = float("-inf")
+        self._vectors_claimed = False
 
     @property
     def where(self) -> str:
@@ -274,21 +283,55 @@ class ChunkStore:
             self.breaker.trip(str(error))
             raise
 
-    def begin_writes(self) -> None:
-        """Take an embedded folder for writing (it must not be open in another process).
-
-        Every write does this; a writer calls it first so that a clash shows before any work."""
+    def take_for_writing(self) -> None:
+        """Take an embedded folder for writing (it must not be open in another process): a
+        writer calls this first so that a clash shows before any work."""
         if self._folder_lock is not None:
             self._folder_lock.exclusive()
+
+    def begin_writes(self) -> None:
+        """Take the folder for writing and give the collection a new generation: every write
+        does this first."""
+        self.take_for_writing()
         self._mark_changed()
+
+    @contextlib.contextmanager
+    def incremental_keyword(self) -> Iterator[None]:
+        """Writes inside this put what they change into the keyword index as deltas."""
+        previous, self._tracking = self._tracking, True
+        try:
+            yield
+        finally:
+            self._tracking = previous
+
+    def _note(self, records: Iterable[ChunkRecord] = (), deleted: Iterable[str] = ()) -> None:
+        if self._changes is not None:
+            self._changes.update((r.id, r) for r in records)
+            self._changes.update((chunk_id, None) for chunk_id in deleted)
 
     def _mark_changed(self) -> None:
         """Give the collection a new generation, so readers elsewhere know to look again.
 
         Writers mark before and after they write: a writer that dies half-way still leaves
         a new generation behind it."""
-        generation = uuid.uuid4().hex
-        self._call(lambda: self.collection.modify(metadata={"generation": generation}), write=True)
+        self._set_generation(uuid.uuid4().hex)
+
+    def _set_generation(self, generation: str) -> None:
+        # modify() replaces the whole metadata: keep what it records about the vectors.
+        def mark() -> None:
+            collection = self.collection  # made here if the store is new
+            held = recorded_identity(self._client.get_collection(self.settings.collection).metadata)
+            collection.modify(metadata={**held, "generation": generation})
+
+        self._call(mark, write=True)
+
+    def claim_vectors(self) -> None:
+        """Record which backend, precision and model make the collection's vectors, or refuse
+        vectors made otherwise (see index.embedding.claim_collection)."""
+        if not self._vectors_claimed:
+            client, settings = self._client, self.settings
+            self._call(lambda: claim_collection(client, self.collection, settings), write=True)
+            self._vectors_claimed = True
 
     def generation(self) -> str | None:
         """The collection's current generation: a cheap question, unlike a fingerprint."""
@@ -376,25 +419,31 @@ class ChunkStore:
         Upserting first keeps every article searchable while it is replaced. A crash between
         the steps leaves chunks of two versions of an article, which `article_states` reports
         as incomplete, so that the next ingest writes the article again."""
-        self.begin_writes()
-        step = self.max_batch
-        for start in range(0, len(ids), step):
-            end = start + step
-            self._call(
-                lambda start=start, end=end: self.collection.upsert(
-                    ids=list(ids[start:end]),
-                    embeddings=vectors[start:end],
-                    documents=list(documents[start:end]),
-                    metadatas=list(metadatas[start:end]),
-                ),
-                write=True,
-            )
-        replace = sorted(set(replace_articles))
-        if replace:
-            written = set(ids)
-            old = self.chunk_ids_where({"article_id": {"$in": replace}})
-            self.delete_chunks([chunk_id for chunk_id in old if chunk_id not in written])
-        self._mark_changed()
+        self.claim_vectors()
+        with keyword_sync.write_op(self):
+            step = self.max_batch
+            for start in range(0, len(ids), step):
+                end = start + step
+                self._call(
+                    lambda start=start, end=end: self.collection.upsert(
+                        ids=list(ids[start:end]),
+                        embeddings=vectors[start:end],
+                        documents=list(documents[start:end]),
+                        metadatas=list(metadatas[start:end]),
+                    ),
+                    write=True,
+                )
+                self._note(
+                    ChunkRecord(i, d, dict(m))
+                    for i, d, m in zip(
+                        ids[start:end], documents[start:end], metadatas[start:end], strict=True
+                    )
+                )
+            replace = sorted(set(replace_articles))
+            if replace:
+                written = set(ids)
+                old = self.chunk_ids_where({"article_id": {"$in": replace}})
+                self.delete_chunks([chunk_id for chunk_id in old if chunk_id not in written])
 
     def chunk_ids_where(self, where: dict[str, Any]) -> list[str]:
         got = self._call(lambda: self.collection.get(where=where, include=[]))
@@ -404,16 +453,22 @@ class ChunkStore:
         """Set these metadata fields on every chunk of an article (no new vectors); how many
         chunks changed. One Chroma call, so a crash leaves the article all old or all new."""
         got = self._call(
-            lambda: self.collection.get(where={"article_id": article_id}, include=["metadatas"])
+            lambda: self.collection.get(
+                where={"article_id": article_id}, include=["metadatas", "documents"]
+            )
         )
         if not got["ids"]:
             return 0
-        self.begin_writes()
-        metadatas = [{**dict(meta), **fields} for meta in got["metadatas"]]
-        self._call(
-            lambda: self.collection.update(ids=list(got["ids"]), metadatas=metadatas), write=True
-        )
-        self._mark_changed()
+        with keyword_sync.write_op(self):
+            metadatas = [{**dict(meta), **fields} for meta in got["metadatas"]]
+            self._call(
+                lambda: self.collection.update(ids=list(got["ids"]), metadatas=metadatas),
+                write=True,
+            )
+            self._note(
+                ChunkRecord(i, d, m)
+                for i, d, m in zip(got["ids"], got["documents"], metadatas, strict=True)
+            )
         return len(got["ids"])
 
     def existing_chunks(self, chunk_ids: Sequence[str]) -> list[str]:
@@ -430,23 +485,23 @@ class ChunkStore:
         """Delete every chunk of these articles; returns how many chunks went."""
         if not article_ids:
             return 0
-        self.begin_writes()
         removed = 0
-        for start in range(0, len(article_ids), 500):
-            batch = list(article_ids[start : start + 500])
-            chunk_ids = self.chunk_ids_where({"article_id": {"$in": batch}})
-            self.delete_chunks(chunk_ids)
-            removed += len(chunk_ids)
+        with keyword_sync.write_op(self):
+            for start in range(0, len(article_ids), 500):
+                batch = list(article_ids[start : start + 500])
+                chunk_ids = self.chunk_ids_where({"article_id": {"$in": batch}})
+                self.delete_chunks(chunk_ids)
+                removed += len(chunk_ids)
         return removed
 
     def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
         if not chunk_ids:
             return
-        self.begin_writes()
-        for start in range(0, len(chunk_ids), _PAGE):
-            batch = list(chunk_ids[start : start + _PAGE])
-            self._call(lambda batch=batch: self.collection.delete(ids=batch), write=True)
-        self._mark_changed()
+        with keyword_sync.write_op(self):
+            for start in range(0, len(chunk_ids), _PAGE):
+                batch = list(chunk_ids[start : start + _PAGE])
+                self._call(lambda batch=batch: self.collection.delete(ids=batch), write=True)
+                self._note(deleted=batch)
 
     def dense_search(
         self, vector: np.ndarray, *, k: int, where: dict[str, Any] | None = None
@@ -521,41 +576,13 @@ class ChunkStore:
         return fingerprint(ids, metas)
 
     def sync_keyword_index(self, *, force: bool = False) -> bool:
-        """Bring the keyword index in step with Chroma; returns True if it had to change.
-
-        Readers call this often; every `keyword_sync_seconds` it asks Chroma for the
-        collection's generation, and reads every chunk's metadata only when that changed.
-        Readers wait here for the one that asks: seconds at most while the store hangs, after
-        which the open breaker fails them all at once."""
-        with self._sync_lock:
-            now = time.monotonic()
-            if not force and now - self._synced_at < self.settings.keyword_sync_seconds:
-                return False
-            generation = self.generation()
-            self._synced_at = now
-            if not force and generation == self._seen_generation and self.keyword.fingerprint:
-                return False
-            state = self.chroma_fingerprint()
-            self._seen_generation = generation
-            if state == self.keyword.fingerprint:
-                return False
-            if self.keyword.load_persisted(state):
-                return True
-            self._rebuild_keyword_index()
-            return True
+        """Bring the keyword index in step with Chroma; True if it had to change (see
+        `keyword_sync.sync`: the new deltas alone when the saved index names Chroma's state)."""
+        return keyword_sync.sync(self, force=force)
 
     def rebuild_keyword_index(self) -> None:
         """Index Chroma's chunks anew, whatever the persisted keyword index holds."""
-        with self._sync_lock:
-            self._rebuild_keyword_index()
-            self._synced_at = time.monotonic()
-
-    def _rebuild_keyword_index(self) -> None:
-        records = self.all_records()
-        # Chroma may have changed between two reads; name the state that was indexed.
-        self.keyword.rebuild(
-            records, fingerprint([r.id for r in records], [r.metadata for r in records])
-        )
+        keyword_sync.rebuild(self)
 
     def outlets(self) -> list[tuple[str, int]]:
         """Outlet names in the corpus with their article counts, most first."""

@@ -424,7 +424,12 @@ def test_the_web_app_watches_its_feeds_and_search_and_health_see_the_new_article
                 time.sleep(0.5)
         assert found, "the watched feed's article never became searchable"
         assert "7.15" in found[0]["text"]
+        # The article is searchable as soon as its chunks are written, a moment before the
+        # ingest that wrote them returns and stamps the update time.
         health = http.get("/api/health").json()
+        while health["last_updated"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            health = http.get("/api/health").json()
         assert health["status"] == "ok" and health["articles"] == 1
         last = datetime.fromisoformat(health["last_updated"])
         assert last.tzinfo is not None

@@ -1,0 +1,245 @@
+"""Immutable segments of the keyword index: BM25 postings (term -> chunk rows and term counts,
+CSC by term) over a batch of chunks, and the arithmetic that scores across segments.
+
+A segment never changes once made. The index is a main segment and small delta segments on
+top; a later segment supersedes an earlier one's chunk of the same id, and a delta's `deletes`
+remove chunks of earlier segments (tombstones). Merging folds them into one segment again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens
+
+K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
+_FP_MODULUS = 1 << 160
+
+
+def chunk_hash(chunk_id: str, metadata: dict[str, Any]) -> int:
+    """One chunk's share of a fingerprint: its id and article version."""
+    text = f"{chunk_id}\x1f{metadata.get('article_hash', '')}"
+    return int.from_bytes(hashlib.sha1(text.encode()).digest(), "big")
+
+
+def fingerprint_value(ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> int:
+    total = 0
+    for chunk_id, meta in zip(ids, metadatas, strict=True):
+        total += chunk_hash(chunk_id, meta)
+    return total % _FP_MODULUS
+
+
+def fingerprint_hex(value: int) -> str:
+    return f"{value % _FP_MODULUS:040x}"
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """BM25 postings of a batch of chunks; `deletes`: chunk ids it removes from older segments."""
+
+    name: str
+    records: list[ChunkRecord]
+    terms: dict[str, int]  # term -> column
+    indptr: np.ndarray  # (terms + 1,) int64: column j's postings are [indptr[j], indptr[j+1])
+    rows: np.ndarray  # (postings,) int32 rows in this segment
+    tfs: np.ndarray  # (postings,) float32 term counts
+    lengths: np.ndarray  # (records,) int32 tokens per chunk
+    deletes: tuple[str, ...] = ()
+    _sorted: list[str] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        column = self.terms.get(term)
+        if column is None:
+            return None
+        start, end = int(self.indptr[column]), int(self.indptr[column + 1])
+        return self.rows[start:end], self.tfs[start:end]
+
+    def sorted_terms(self) -> list[str]:
+        """The segment's terms in order (made once, on first use)."""
+        if not self._sorted and self.terms:
+            self._sorted.extend(sorted(self.terms))
+        return self._sorted
+
+    @classmethod
+    def build(cls, records: list[ChunkRecord], deletes: Iterable[str] = ()) -> Segment:
+        """Tokenise `records` and index them."""
+        vocab: dict[str, int] = {}
+        cols: list[int] = []
+        rows: list[int] = []
+        tfs: list[int] = []
+        lengths = np.zeros(len(records), dtype=np.int32)
+        for i, record in enumerate(records):
+            tokens = keyword_tokens(keyword_text(record))
+            lengths[i] = len(tokens)
+            for term, count in Counter(tokens).items():
+                cols.append(vocab.setdefault(term, len(vocab)))
+                rows.append(i)
+                tfs.append(count)
+        return cls._from_coo(
+            records,
+            list(vocab),
+            np.asarray(cols, dtype=np.int64),
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(tfs, dtype=np.float32),
+            lengths,
+            tuple(deletes),
+        )
+
+    @classmethod
+    def _from_coo(
+        cls,
+        records: list[ChunkRecord],
+        terms: list[str],
+        cols: np.ndarray,
+        rows: np.ndarray,
+        tfs: np.ndarray,
+        lengths: np.ndarray,
+        deletes: tuple[str, ...] = (),
+    ) -> Segment:
+        order = np.lexsort((rows, cols))
+        counts = np.bincount(cols, minlength=len(terms))
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return cls(
+            name=f"s{uuid.uuid4().hex[:12]}",
+            records=records,
+            terms={t: i for i, t in enumerate(terms)},
+            indptr=indptr,
+            rows=rows[order].astype(np.int32),
+            tfs=tfs[order].astype(np.float32),
+            lengths=np.asarray(lengths, dtype=np.int32),
+            deletes=deletes,
+        )
+
+    # Persistence: `<stem>.npz` (postings) and `<stem>.jsonl` (records, after a header line
+    # for deltas). Written to their final names: a manifest names them only once whole.
+
+    def save(self, npz: Path, jsonl: Path, *, header: bool) -> None:
+        terms = sorted(self.terms, key=self.terms.__getitem__)
+        with npz.open("wb") as out:
+            np.savez(
+                out,
+                indptr=self.indptr,
+                rows=self.rows,
+                tfs=self.tfs,
+                lengths=self.lengths,
+                terms=np.frombuffer("\n".join(terms).encode(), dtype=np.uint8),
+            )
+            out.flush()
+            os.fsync(out.fileno())
+        with jsonl.open("w", encoding="utf-8") as out:
+            if header:
+                out.write(json.dumps({"records": len(self.records), "deletes": self.deletes}))
+                out.write("\n")
+            for r in self.records:
+                out.write(json.dumps([r.id, r.text, r.metadata], ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    @classmethod
+    def load(cls, name: str, npz: Path, jsonl: Path, *, header: bool) -> Segment:
+        """Raises ValueError (or OSError) unless both files are whole and agree."""
+        deletes: tuple[str, ...] = ()
+        with jsonl.open(encoding="utf-8") as lines:
+            expected = None
+            if header:
+                head = json.loads(next(lines))
+                expected, deletes = int(head["records"]), tuple(head["deletes"])
+            records = [ChunkRecord(*json.loads(line)) for line in lines]
+        if expected is not None and len(records) != expected:
+            raise ValueError(f"{len(records)} records, {expected} saved")
+        with np.load(npz) as data:
+            raw = bytes(data["terms"]).decode()
+            terms = raw.split("\n") if raw else []
+            indptr, rows, tfs = data["indptr"], data["rows"], data["tfs"]
+            lengths = data["lengths"]
+        if len(lengths) != len(records):
+            raise ValueError(f"postings of {len(lengths)} chunks, {len(records)} records")
+        if len(indptr) != len(terms) + 1 or not int(indptr[-1]) == len(rows) == len(tfs):
+            raise ValueError("the postings are cut short")
+        return cls(
+            name, records, {t: i for i, t in enumerate(terms)}, indptr, rows, tfs, lengths, deletes
+        )
+
+
+def merge(segments: Sequence[Segment], alive: Sequence[np.ndarray]) -> Segment:
+    """One segment of the live chunks of `segments`, in order; no text is tokenised again."""
+    vocab: dict[str, int] = {}
+    cols, rows, tfs, lengths = [], [], [], []
+    records: list[ChunkRecord] = []
+    offset = 0
+    for segment, live in zip(segments, alive, strict=True):
+        new_row = np.where(live, offset + np.cumsum(live) - 1, -1)
+        offset += int(live.sum())
+        terms = sorted(segment.terms, key=segment.terms.__getitem__)
+        mapping = np.array([vocab.setdefault(t, len(vocab)) for t in terms], dtype=np.int64)
+        per_column = np.diff(segment.indptr)
+        column_of = np.repeat(mapping, per_column)
+        target = new_row[segment.rows]
+        keep = target >= 0
+        cols.append(column_of[keep])
+        rows.append(target[keep])
+        tfs.append(segment.tfs[keep])
+        lengths.append(segment.lengths[live])
+        records.extend(r for r, ok in zip(segment.records, live.tolist(), strict=True) if ok)
+
+    def joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return Segment._from_coo(
+        records,
+        list(vocab),
+        joined(cols, np.int64),
+        joined(rows, np.int64),
+        joined(tfs, np.float32),
+        joined(lengths, np.int32),
+    )
+
+
+def bm25_idf(documents: int, frequency: int) -> float:
+    return float(np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5)))
+
+
+def bm25_tf(tf: np.ndarray, length: np.ndarray, average: float) -> np.ndarray:
+    return tf / (K1 * ((1 - B) + B * length / average) + tf)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `path` atomically: a temporary file, fsync, rename, fsync of the folder."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.rename(path)
+    sync_dir(path.parent)
+
+
+def sync_tree(folder: Path) -> None:
+    """fsync every file under `folder`, and the folders, so a power cut keeps them whole."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        sync_dir(path)
+
+
+def sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

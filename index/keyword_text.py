@@ -1,0 +1,45 @@
+"""What the keyword index reads of a chunk: its record, and the words it is searched by."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import Stemmer
+
+_WORD = re.compile(r"\w[\w'’.-]*\w|\w", re.UNICODE)
+STOPWORDS = frozenset(
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    said says say also s t
+    """.split()
+)
+_stemmer = Stemmer.Stemmer("english")
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """Lower-cased, stemmed words without stopwords; dotted abbreviations lose their dots."""
+    words = (w.replace(".", "").replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
+    kept = [w for w in (w.lower() for w in words) if w and w not in STOPWORDS]
+    return list(_stemmer.stemWords(kept))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """What the keyword side keeps of a chunk: its id, text and metadata."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def keyword_text(record: ChunkRecord) -> str:
+    meta = record.metadata
+    return f"{meta.get('title', '')}\n{meta.get('source', '')}\n{record.text}"
