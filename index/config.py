@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -46,6 +46,13 @@ class IndexSettings(BaseSettings):
     # bench/answer.py and bench/load.py); bulk ingest wants every core.
     torch_threads: int = Field(1, ge=0, description="Threads for queries; 0: torch's default.")
     ingest_threads: int = Field(0, ge=0, description="Threads for bulk embedding; 0: all cores.")
+    # Measured in bench/embedding.py (docs/benchmarks.md, "Embedding backends").
+    embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="torch, onnx (same vectors) or onnx-int8; auto: torch."
+    )
+    embedding_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the embedder runs; auto: cuda when torch sees a GPU."
+    )
 
     chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")
     chunk_overlap: int = Field(40, ge=0, le=128, description="Wordpieces carried into the next.")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,8 +18,18 @@ from index.config import IndexSettings
 from index.errors import ConfigError
 
 if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerBase
+
+# Backends whose vectors are the same numbers (max cosine distance to torch's below 1e-4,
+# measured in bench/embedding.py) share a precision, and so may share a collection and a cache.
+PRECISION = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class VectorMismatchError(ConfigError):
+    """Vectors of one embedding backend written into a collection made by another."""
 
 
 def bundled_model_path() -> str:
@@ -41,19 +52,42 @@ class Embedder:
         self._query_threads = settings.torch_threads or cores
         self._bulk_threads = settings.ingest_threads or cores
         self._bulk = False
+        self.device = resolve_device(settings.embedding_device)
+        self.backend = resolve_backend(settings.embedding_backend, self.device)
+        self.precision = PRECISION[self.backend]
+        self._sessions: dict[int, InferenceSession] = {}
 
     @cached_property
     def model(self) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+        model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
         self._apply_threads()
         return model
 
     def _apply_threads(self) -> None:
+        if self.backend != "torch":
+            return  # an ONNX session has its threads (see _session)
         import torch
 
         torch.set_num_threads(self._bulk_threads if self._bulk else self._query_threads)
+
+    @cached_property
+    def onnx_file(self) -> Path:
+        """The ONNX export of the model (made on first use, offline, into the user cache)."""
+        return onnx_model_file(self.model_path, self.base_model_id, self.precision)
+
+    def _session(self) -> InferenceSession:
+        """An ONNX Runtime session with the bulk or the query thread count (one each, lazily)."""
+        threads = self._bulk_threads if self._bulk else self._query_threads
+        if threads not in self._sessions:
+            self._sessions[threads] = onnx_session(self.onnx_file, threads, self.device)
+        return self._sessions[threads]
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What a collection records about the vectors written into it."""
+        return vector_identity(self.base_model_id, self.backend)
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -62,24 +96,35 @@ class Embedder:
         return AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
 
     @cached_property
+    def base_model_id(self) -> str:
+        return model_weights_id(self.model_path)
+
+    @cached_property
     def model_id(self) -> str:
-        """Names the model's weights, so cached vectors are never mixed across models."""
-        folder = Path(self.model_path)
-        weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-        digest = hashlib.sha1()
-        for path in weights:
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
-        name = folder.parent.name if folder.name == "model" else folder.name
-        return f"{name}-{digest.hexdigest()[:8]}"
+        """Names the model's weights and precision, so cached vectors are never mixed across
+        models or with vectors that are only approximately the same (int8)."""
+        suffix = "" if self.precision == "fp32" else f"-{self.precision}"
+        return self.base_model_id + suffix
 
     @cached_property
     def dimensions(self) -> int:
+        if self.backend != "torch":
+            config = json.loads((Path(self.model_path) / "config.json").read_text())
+            return int(config["hidden_size"])
         return int(self.model.get_embedding_dimension() or 0)
+
+    @cached_property
+    def max_seq_length(self) -> int:
+        if self.backend == "torch":
+            return int(self.model.max_seq_length or 256)
+        config = Path(self.model_path) / "sentence_bert_config.json"
+        found = json.loads(config.read_text()) if config.exists() else {}
+        return int(found.get("max_seq_length") or 256)
 
     @property
     def max_tokens(self) -> int:
         """Wordpieces the model reads, less its two special tokens."""
-        return int(self.model.max_seq_length or 256) - 2
+        return self.max_seq_length - 2
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -105,6 +150,8 @@ class Embedder:
         """Normalised float32 vectors, one a text."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        if self.backend != "torch":
+            return self._embed_onnx(texts, progress=progress)
         model = self.model
         with self._lock:
             vectors = model.encode(
@@ -116,8 +163,190 @@ class Embedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def _embed_onnx(self, texts: Sequence[str], *, progress: bool) -> np.ndarray:
+        """The same pipeline as sentence-transformers' (length-sorted batches, truncation at
+        max_seq_length, mean pooling and normalising inside the exported graph)."""
+        from tqdm import tqdm
+
+        tokenizer = self.tokenizer
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        step = self.settings.embed_batch_size
+        with self._lock:
+            session = self._session()
+            for start in tqdm(range(0, len(texts), step), disable=not progress, unit="batch"):
+                rows = order[start : start + step]
+                encoded = tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_seq_length,
+                    return_tensors="np",
+                )
+                feed = {name: np.asarray(encoded[name], dtype=np.int64) for name in ONNX_INPUTS}
+                out[rows] = session.run(None, feed)[0]
+        return out
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def model_weights_id(model_path: str) -> str:
+    """Names a model folder's weights (its name and the sizes of its weight files)."""
+    folder = Path(model_path)
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    digest = hashlib.sha1()
+    for path in weights:
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    name = folder.parent.name if folder.name == "model" else folder.name
+    return f"{name}-{digest.hexdigest()[:8]}"
+
+
+def resolve_device(setting: str) -> str:
+    """cuda when asked for, or when auto and torch sees a GPU; else cpu."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_backend(setting: str, device: str) -> str:
+    """auto: torch, on a GPU or a CPU: on 2 CPU cores onnx (fp32) made the same vectors no
+    faster, and int8 1.6x faster but 0.05 cosine away (bench/embedding.py)."""
+    del device  # onnxruntime here is CPU-only; a measured win would go here
+    return "torch" if setting == "auto" else setting
+
+
+def vector_identity(model_id: str, backend: str) -> dict[str, str]:
+    return {
+        "embedding_model": model_id,
+        "embedding_backend": backend,
+        "embedding_precision": PRECISION[backend],
+    }
+
+
+def identity_of(settings: IndexSettings) -> dict[str, str]:
+    """The vector identity these settings write with, without loading the model."""
+    path = settings.model_path or bundled_model_path()
+    backend = resolve_backend(settings.embedding_backend, resolve_device(settings.embedding_device))
+    return vector_identity(model_weights_id(path), backend)
+
+
+def recorded_identity(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The embedding_* entries of a collection's metadata."""
+    return {k: v for k, v in (metadata or {}).items() if k.startswith("embedding_")}
+
+
+def claim_collection(client: Any, collection: Any, settings: IndexSettings) -> None:
+    """Record on a Chroma collection which backend, precision and model make its vectors,
+    before a write; raises VectorMismatchError where it holds vectors made otherwise."""
+    metadata = dict(client.get_collection(collection.name).metadata or {})
+    update = vectors_update(collection.name, metadata, collection.count(), identity_of(settings))
+    if update is not None:
+        kept = {k: v for k, v in metadata.items() if not k.startswith("hnsw:")}
+        collection.modify(metadata={**kept, **update})
+
+
+def vectors_update(
+    collection: str, metadata: dict[str, Any] | None, count: int, writer: dict[str, str]
+) -> dict[str, str] | None:
+    """What to record on a collection before `writer`'s vectors go in (None: nothing new);
+    raises VectorMismatchError when its vectors were made otherwise. An empty collection takes
+    any; one written before backends were recorded was written by torch in fp32."""
+    held = recorded_identity(metadata)
+    if count == 0 or held == writer:
+        return None if held == writer else writer
+    if not held:
+        held = {"embedding_backend": "torch", "embedding_precision": "fp32"}
+    same_model = held.get("embedding_model", writer["embedding_model"]) == writer["embedding_model"]
+    if same_model and held["embedding_precision"] == writer["embedding_precision"]:
+        return None if "embedding_model" in held else {**writer, **held}
+    raise VectorMismatchError(
+        f"collection {collection!r} holds vectors made by {describe(held)}; these settings "
+        f"make them with {describe(writer)}. Vectors are never mixed in one collection: set "
+        f"embedding_backend={held['embedding_backend']}, or write into another (empty) collection"
+    )
+
+
+def describe(identity: dict[str, Any]) -> str:
+    model = identity.get("embedding_model", "an unrecorded model")
+    return f"{identity['embedding_backend']} ({identity['embedding_precision']}, {model})"
+
+
+def onnx_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "news-assistant" / "onnx"
+
+
+def onnx_model_file(model_path: str, model_id: str, precision: str) -> Path:
+    """The model exported to ONNX (mean pooling and normalising included), and quantised to
+    int8 weights for precision int8: made once from the local weights, never downloaded."""
+    folder = onnx_cache_dir() / model_id
+    fp32 = folder / "model.onnx"
+    if not fp32.exists():
+        _export_onnx(model_path, fp32)
+    if precision == "fp32":
+        return fp32
+    int8 = folder / "model-int8.onnx"
+    if not int8.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        partial = int8.with_suffix(f".{os.getpid()}.part")
+        quantize_dynamic(fp32, partial, weight_type=QuantType.QInt8)
+        os.replace(partial, int8)
+    return int8
+
+
+def _export_onnx(model_path: str, target: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    model = AutoModel.from_pretrained(model_path, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+    sample = tokenizer(["an example", "a longer example text"], padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in ONNX_INPUTS}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.part")
+    with torch.no_grad():
+        torch.onnx.export(
+            Pooled(model),
+            tuple(sample[name] for name in ONNX_INPUTS),
+            str(partial),
+            input_names=list(ONNX_INPUTS),
+            output_names=["embedding"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(partial, target)
+
+
+def onnx_session(path: Path, threads: int, device: str) -> InferenceSession:
+    import onnxruntime
+
+    if device == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        raise ConfigError("embedding_device=cuda with onnx needs onnxruntime-gpu; or use torch")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if threads == 1:  # queries: no threads spinning while idle beside the app's other work
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    return onnxruntime.InferenceSession(str(path), options, providers=[provider])
 
 
 def text_key(model_id: str, text: str) -> str:
