@@ -13,6 +13,7 @@ from assistant.answer import format_date
 from assistant.citations import Evidence, Unit
 from assistant.retrieve import Passage
 from assistant.speakers import (
+    ReporterQuestions,
     Turn,
     asks_what_was_said,
     attributed_to,
@@ -198,7 +199,9 @@ def rank_candidates(
     drafts: list[tuple[float, Candidate]] = []
     previous_speaker: dict[int, str] = {}
     turns = [passage_turns(p) for p in evidence.passages]
-    asked_before = _ReporterQuestions(evidence.passages, turns, topic_words or wanted)
+    asked_before = ReporterQuestions(
+        [p.text for p in evidence.passages], turns, topic_words or wanted
+    )
     for row, unit in enumerate(evidence.units):
         passage = evidence.passages[unit.passage]
         attribution = attribute(
@@ -229,13 +232,7 @@ def rank_candidates(
         dated = bool(days) and _published_within(passage, days)
         if dated:
             adjust += 0.15  # "What did Psaki say on January 18 ...": that day's briefing
-        n_words = len(unit.text.split())
-        if n_words < 8:
-            adjust -= 0.2 if n_words < 5 else 0.1  # "Yes, absolutely." answers nothing alone
-        if n_words > 120:
-            adjust -= 0.05
-        if unit.text.rstrip(' "”’').endswith("?") or reporter:
-            adjust -= 0.1
+        adjust -= _shape_penalty(unit.text, reporter)
         candidate = Candidate(row, unit, passage, overlap, adjust, attribution, by_asked, words)
         candidate.prompted = prompted
         candidate.reports_asked = bool(
@@ -251,6 +248,25 @@ def rank_candidates(
         for i, (_, c) in enumerate(drafts)
         if i < embed_limit or c.by_asked or (speaker and c.question)
     ]
+    _weigh_by_meaning(shortlist, evidence, question_vectors)
+    if speaker:
+        _prompted_by_meaning(shortlist)
+    return sorted(shortlist, key=lambda c: -c.score)
+
+
+def _shape_penalty(text: str, reporter: bool) -> float:
+    """Less for what answers nothing alone ("Yes, absolutely."), rambles, or asks."""
+    n_words = len(text.split())
+    penalty = (0.2 if n_words < 5 else 0.1) if n_words < 8 else 0.05 if n_words > 120 else 0.0
+    if text.rstrip(' "”’').endswith("?") or reporter:
+        penalty += 0.1
+    return penalty
+
+
+def _weigh_by_meaning(
+    shortlist: Sequence[Candidate], evidence: Evidence, question_vectors: np.ndarray
+) -> None:
+    """Relevance and topic by meaning (0.7 of the cosine) beside the shared words (0.3)."""
     vectors = evidence.vectors.embed([c.unit.display() for c in shortlist])
     cosines = vectors @ question_vectors.T
     semantic = cosines.max(axis=1)
@@ -261,9 +277,6 @@ def rank_candidates(
         candidate.topic = max(0.7 * float(on_topic) + 0.3 * candidate.relevance, candidate.prompted)
         candidate.relevance = 0.7 * float(similarity) + 0.3 * candidate.relevance
         candidate.score = candidate.relevance + candidate.score
-    if speaker:
-        _prompted_by_meaning(shortlist)
-    return sorted(shortlist, key=lambda c: -c.score)
 
 
 def _prompted_by_meaning(shortlist: Sequence[Candidate]) -> None:
@@ -306,38 +319,6 @@ def _published_within(passage: Passage, days: Sequence[tuple[date, date]]) -> bo
     except ValueError:
         return False
     return any(first <= published <= last for first, last in days)
-
-
-class _ReporterQuestions:
-    """For a unit of a transcript reply: how much of the topic the reporter's question it
-    answers (the turn just before the reply's) holds, as a share of the topic's words."""
-
-    def __init__(
-        self, passages: Sequence[Passage], turns: Sequence[Sequence[Turn]], topic: set[str]
-    ) -> None:
-        self._passages = passages
-        self._turns = turns
-        self._topic = topic
-        self._shares: dict[tuple[int, int], float] = {}
-
-    def share(self, passage: int, position: int) -> float:
-        turns = self._turns[passage]
-        if not self._topic or not turns:
-            return 0.0
-        for i, turn in enumerate(turns):
-            if turn.start <= position < turn.end:
-                if i == 0 or turn.is_question or not turns[i - 1].is_question:
-                    return 0.0
-                return self._share_of(passage, turns[i - 1])
-        return 0.0
-
-    def _share_of(self, passage: int, turn: Turn) -> float:
-        key = (passage, turn.start)
-        if key not in self._shares:
-            text = self._passages[passage].text[turn.body : turn.end]
-            found = self._topic & set(keyword_tokens(text))
-            self._shares[key] = len(found) / len(self._topic)
-        return self._shares[key]
 
 
 @dataclass(frozen=True, slots=True)

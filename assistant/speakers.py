@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
+from index.keyword import keyword_tokens
+
 # Speech verbs ----------------------------------------------------------------------------------
 
 # Every verb (a regex fragment) that tells whose words are given, and the places it counts in.
@@ -507,3 +509,35 @@ def asks_what_was_said(question: str) -> str:
     """Who a question of the form "What did X say about T?" asks about, as written; else ""."""
     found = _WHAT_SAID_ABOUT.match(question)
     return found.group("who") if found else ""
+
+
+class ReporterQuestions:
+    """For a unit of a transcript reply: how much of the topic the reporter's question it
+    answers (the turn just before the reply's) holds, as a share of the topic's words."""
+
+    def __init__(
+        self, texts: Sequence[str], turns: Sequence[Sequence[Turn]], topic: set[str]
+    ) -> None:
+        self._texts = texts
+        self._turns = turns
+        self._topic = topic
+        self._shares: dict[tuple[int, int], float] = {}
+
+    def share(self, passage: int, position: int) -> float:
+        turns = self._turns[passage]
+        if not self._topic or not turns:
+            return 0.0
+        for i, turn in enumerate(turns):
+            if turn.start <= position < turn.end:
+                if i == 0 or turn.is_question or not turns[i - 1].is_question:
+                    return 0.0
+                return self._share_of(passage, turns[i - 1])
+        return 0.0
+
+    def _share_of(self, passage: int, turn: Turn) -> float:
+        key = (passage, turn.start)
+        if key not in self._shares:
+            text = self._texts[passage][turn.body : turn.end]
+            found = self._topic & set(keyword_tokens(text))
+            self._shares[key] = len(found) / len(self._topic)
+        return self._shares[key]
