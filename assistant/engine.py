@@ -186,6 +186,8 @@ class Engine:
             try:
                 evidence = Evidence(passages, self.sentence_vectors)
                 yield from _generate(answer, generator, evidence)
+                if not answer.refused:
+                    _generated_short_answer(answer)
             except (LLMError, _NothingVerified) as error:
                 notes.append(f"{error}; answered from the articles' own sentences instead")
                 answer.mode = "extractive"
@@ -321,6 +323,25 @@ def _short_answer_lead(
     if len(parts) > 1:
         return f"The articles differ: {parts[0]} or {parts[1]}."
     return f"{parts[0]}." if parts else ""
+
+
+def _generated_short_answer(answer: Answer) -> None:
+    """The short answer of an LLM's answer: a span of the right kind that the answer says and
+    that lies inside one of its checked citations' quotes (so it is checked like any claim)."""
+    cited = [
+        (c.passage, c.passage_offset, c.passage_offset + len(c.quote)) for c in answer.citations
+    ]
+    passages = [c.passage for c in answer.citations]
+    for item in find_short_answers(answer.standalone_question, passages, cited)[:1]:
+        for citation, (passage, a, b) in zip(answer.citations, cited, strict=True):
+            inside = passage.chunk_id == item.passage.chunk_id and a <= item.start < item.end <= b
+            if inside and item.text.lower() in answer.text.lower():
+                start = item.passage.article_offset(item.start)
+                end = item.passage.article_offset(item.end)
+                answer.short_answers = [
+                    ShortAnswer(item.text, citation.number, start, end, item.kind)
+                ]
+                return
 
 
 def _side_by_side(answer: Answer, comparison: Comparison, numbering: Numbering) -> str:

@@ -241,3 +241,25 @@ def test_the_llm_saying_the_sentinel_is_a_refusal(
     answer = engine.ask(LAVROV_QUESTION)
     assert answer.refused and answer.text == REFUSAL and answer.citations == []
     assert answer.mode == "llm:default"
+
+
+def test_an_llm_answer_gets_the_short_answer_it_says_from_a_checked_citation(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply = (
+        "On January 26, The United States and NATO transmitted their written replies to "
+        "Russia’s proposals on security guarantees [1]."
+    )
+    engine = engine_with_scripted_llm(small_engine, monkeypatch, reply)
+    answer = engine.ask("When did the United States and NATO send their written replies?")
+    assert answer.mode.startswith("llm") and answer.citations
+    short = answer.short_answer
+    assert short is not None and short.kind == "date" and short.text == "January 26"
+    cited = next(c for c in answer.citations if c.number == short.citation)
+    assert cited.quote_start <= short.quote_start < short.quote_end <= cited.quote_end
+    # A date the answer does not say is not its short answer.
+    engine = engine_with_scripted_llm(
+        small_engine, monkeypatch, "The United States and NATO sent written replies [1]."
+    )
+    answer = engine.ask("When did the United States and NATO send their written replies?")
+    assert answer.mode.startswith("llm") and answer.short_answer is None
