@@ -34,7 +34,11 @@ _CANDIDATE_THRESHOLD = 0.5
 SHINGLE_WORDS = 5
 NUM_PERM = 128
 ALSO_KEY = "also_published_by"  # chunk metadata: JSON list of copies
-_FILE_VERSION = 1
+_FILE_VERSION = 2  # 2: records the MinHash scheme its values were made with
+# datasketch 2 hashes with a scheme it must be told again to rebuild a MinHash from saved values
+# (older versions have one, unnamed): saved values are only read back under the same scheme.
+_SCHEME: str = getattr(MinHash(num_perm=1), "scheme", "legacy")
+_FROM_VALUES: dict[str, Any] = {"scheme": _SCHEME} if _SCHEME != "legacy" else {}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -260,13 +264,17 @@ class SyndicationIndex:
         """The saved signatures; empty when there is no usable file (it is rebuilt)."""
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                if int(data["version"]) != _FILE_VERSION or int(data["num_perm"]) != NUM_PERM:
+                if (
+                    int(data["version"]) != _FILE_VERSION
+                    or int(data["num_perm"]) != NUM_PERM
+                    or str(data["scheme"]) != _SCHEME
+                ):
                     return {}
                 ids, hashes, values = data["ids"], data["hashes"], data["values"]
                 if len(ids) != len(hashes) or values.shape != (len(ids), NUM_PERM):
                     raise ValueError("arrays of different lengths")
                 return {
-                    str(i): (str(h), MinHash(num_perm=NUM_PERM, hashvalues=v))
+                    str(i): (str(h), MinHash(num_perm=NUM_PERM, hashvalues=v, **_FROM_VALUES))
                     for i, h, v in zip(ids, hashes, values, strict=True)
                 }
         except FileNotFoundError:
@@ -289,6 +297,7 @@ class SyndicationIndex:
                     out,
                     version=np.int64(_FILE_VERSION),
                     num_perm=np.int64(NUM_PERM),
+                    scheme=np.array(_SCHEME),
                     ids=np.array(ids, dtype=str),
                     hashes=np.array([self._signatures[i][0] for i in ids], dtype=str),
                     values=values,

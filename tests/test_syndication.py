@@ -242,3 +242,29 @@ def test_deleting_the_original_lets_a_copy_become_the_story(fresh: Any, tmp_path
     copies = copies_of(_chunk_metadata(fresh, "Coastal Herald")[0])
     assert [c.source for c in copies] == ["Daily Ledger"]
     assert fresh.index.check().ok
+
+
+def test_saved_signatures_are_read_back_not_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ingest loads the archive's signatures; making them again from every stored article
+    cost most of a one-article ingest at 80k chunks."""
+    import index.syndication as syndication
+    from index.keyword import ChunkRecord
+
+    body = " ".join(f"word{i} harbour ferry schedule" for i in range(60))
+    records = [
+        ChunkRecord(
+            f"a{n}#0", body + f" story{n}", {"article_id": f"a{n}", "article_hash": f"h{n}"}
+        )
+        for n in range(3)
+    ]
+    path = tmp_path / "news.minhash.npz"
+    first = syndication.SyndicationIndex.for_records(path, records)
+    assert path.exists()
+    made: list[str] = []
+    real = syndication.signature
+    monkeypatch.setattr(syndication, "signature", lambda b: made.append(b) or real(b))
+    again = syndication.SyndicationIndex.for_records(path, records)
+    assert made == []  # every signature came from the file
+    assert again.content_hash("a1") == first.content_hash("a1")
