@@ -5,10 +5,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from index.config import quiet_offline_environment
@@ -192,6 +196,39 @@ def web_engine(
     extra.write_text(json.dumps(XSS_ARTICLE) + "\n")
     storage = tmp_path_factory.mktemp("web-store")
     return indexed_engine([small_corpus, extra], storage, embedder, demo_vectors=True)
+
+
+@contextmanager
+def served_app(command: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`command` (which serves on a port) run from the repo, yielded once /api/health on the
+    URL after `--port` answers (at most 180 s); stopped, or killed, afterwards."""
+    url = f"http://127.0.0.1:{command[list(command).index('--port') + 1]}"
+    process = subprocess.Popen(
+        list(command),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the app did not start within 180 s"
+            try:
+                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:

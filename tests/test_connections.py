@@ -9,7 +9,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from serving.server import (
     configured_limits,
     server_config,
 )
-from tests.conftest import REPO, LiveServer, free_port
+from tests.conftest import LiveServer, free_port, served_app
 
 # Small limits, so that each test waits a second or two; the bounds below are generous instead,
 # as this machine may be loaded: the server may close late, never early. The keep-alive timeout
@@ -349,25 +348,8 @@ def test_started_apps_apply_the_settings(tmp_path: Any, command: str) -> None:
         "NEWS_ASSISTANT_HEADER_TIMEOUT": str(HEAD),
         "NEWS_ASSISTANT_MAX_CONNECTIONS": "1",
     }
-    process = subprocess.Popen(
-        [*COMMANDS[command], str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the app did not start"
-            try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+    with served_app([*COMMANDS[command], str(port)], env):
         with connect(port) as sock:
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no end
             # max_connections = 1: a second client, while this one holds the only place, is
@@ -376,13 +358,6 @@ def test_started_apps_apply_the_settings(tmp_path: Any, command: str) -> None:
             received, took = read_until_closed(sock, HEAD + MARGIN)
         assert status_of(received) == 408
         assert took <= HEAD + MARGIN
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_configured_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, LiveServer, demo_articles, engine_over, free_port
+from tests.conftest import REPO, LiveServer, demo_articles, engine_over, free_port, served_app
 
 TOKEN = "ingest-s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -194,29 +194,8 @@ def app_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "NEWS_ASSISTANT_KEYWORD_SYNC_SECONDS": "0",
     }
     command = [sys.executable, "-m", "serving.cli", "serve", "--api-only", "--no-demo", "-q"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the app did not start within 180 s"
-            try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        yield url, storage, env
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with served_app([*command, "--port", str(port)], env):
+        yield f"http://127.0.0.1:{port}", storage, env
     assert not (storage / ".news-assistant-app.json").exists()  # removed on exit
 
 
