@@ -26,7 +26,7 @@ from assistant.extractive import (
     question_vectors_for,
 )
 from assistant.llm import Generator, LLMError, answer_messages, is_refusal
-from assistant.query import Mention, all_outside, asked_speaker, mentions_time
+from assistant.query import DateRange, Mention, all_outside, asked_speaker, mentions_time
 from assistant.retrieve import Filters, Passage, Retriever
 from assistant.short_answer import ANSWER_PASSAGES, find_short_answers
 from assistant.silence import archive_silence
@@ -144,13 +144,14 @@ class Engine:
         speaker = asked_speaker(standalone)
         vectors = self.sentence_vectors.embed(question_vectors_for(standalone, speaker))
         shortlist = Evidence(passages[:SENTENCE_PASSAGES], self.sentence_vectors)
+        parsed = self.retriever.understand(standalone)  # read once for every step below
         days = [
             (d.start, d.end)
-            for d in self.retriever.understand(standalone).dates
+            for d in parsed.dates
             if (d.end - d.start).days <= 7  # a day or a week, not "in 2023"
         ]
         draft = compose(standalone, shortlist, vectors, speaker=speaker, days=days)
-        outlets = self.retriever.understand(standalone).outlet_mentions
+        outlets = parsed.outlet_mentions
         mark = lap("compose", mark)
 
         answer = Answer(
@@ -167,10 +168,10 @@ class Engine:
         )
         if generator is not None:
             answer.mode = generator.mode
-        if span := self._dates_outside_archive(standalone, draft):
+        if span := self._dates_outside_archive(standalone, parsed.dates, draft):
             notes.append("the question asks about dates the archive does not cover")
             yield from _refuse(answer, span)
-        elif silence := archive_silence(self.retriever, standalone):
+        elif silence := archive_silence(self.retriever, parsed):
             notes.append("the archive is silent on part of the question")
             yield from _refuse(answer, silence.reason)
         elif not draft.sentences or draft.evidence_score < self.settings.refusal_threshold:
@@ -196,10 +197,12 @@ class Engine:
         timings["total"] = time.perf_counter() - started
         yield StreamEvent("answer", answer=answer)
 
-    def _dates_outside_archive(self, question: str, draft: Draft) -> str:
-        """The archive's range as a sentence if the question asks only about days outside it."""
+    def _dates_outside_archive(
+        self, question: str, dates: Sequence[DateRange], draft: Draft
+    ) -> str:
+        """The archive's range as a sentence if the question asks only about days outside it
+        (`dates`: those the question names)."""
         days = self._archive_dates()
-        dates = self.retriever.understand(question).dates
         if days is None or not all_outside(dates, *days):
             return ""
         # Articles look back ("spent $26.3 billion in 2021"): an answer naming the time stands.

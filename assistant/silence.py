@@ -143,9 +143,10 @@ def absent_entities(
     ]
 
 
-def archive_silence(retriever: Retriever, question: str) -> Silence | None:
-    """Why the archive is silent on the question, or None when it may answer it."""
-    return silence_in(retriever.understand(question), retriever.view(), retriever.store.keyword)
+def archive_silence(retriever: Retriever, parsed: ParsedQuestion) -> Silence | None:
+    """Why the archive is silent on the question (as `retriever.understand` read it), or None
+    when it may answer it."""
+    return silence_in(parsed, retriever.view(), retriever.store.keyword)
 
 
 def silence_in(parsed: ParsedQuestion, view: CorpusView, keyword: KeywordIndex) -> Silence | None:
