@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from index.config import IndexSettings
@@ -12,6 +14,11 @@ class Settings(IndexSettings):
 
     top_k: int = Field(8, ge=1, le=50, description="Passages an answer draws on.")
     candidates: int = Field(60, ge=10, le=500, description="Per-retriever pool before fusion.")
+    # hnsw: the same MultiHop-RAG dev results as exact; at 200k chunks 0.6 GB less RSS, a start
+    # 7 s sooner (bench/scale.py --reuse; docs/benchmarks.md, "Dense search").
+    dense_search: Literal["hnsw", "exact"] = Field(
+        "hnsw", description="hnsw: Chroma's index, vectors fetched as needed; exact: all held."
+    )
 
     llm_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://host/v1.")
     llm_model: str = Field("default", description="Model name sent to the LLM server.")

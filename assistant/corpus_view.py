@@ -1,11 +1,13 @@
-"""The corpus as arrays (each chunk's vector, outlet, date and article) and filters over it."""
+"""The corpus as arrays (each chunk's outlet, date and article, and with exact dense search its
+vector) and filters over it; the question's cosines with chunks, from those vectors or from
+Chroma's HNSW index."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +40,28 @@ class Filters:
             return False
         return not self.outlets or metadata.get("source") in self.outlets
 
+    def where(self) -> dict[str, Any] | None:
+        """The same restrictions as a Chroma `where` clause (on `date_int` and `source`)."""
+        clauses: list[dict[str, Any]] = []
+        if self.date_from or self.date_to:
+            clauses.append({"date_int": {"$gt": 0}})
+        if self.date_from:
+            clauses.append({"date_int": {"$gte": _date_int(self.date_from)}})
+        if self.date_to:
+            clauses.append({"date_int": {"$lte": _date_int(self.date_to)}})
+        if self.outlets:
+            clauses.append({"source": {"$in": list(self.outlets)}})
+        return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+DenseSearch = Literal["hnsw", "exact"]
+# Chroma's HNSW index is asked for this many times the pool, and the pool is the best of those
+# by cosine: its recall of the exact pool (60) over 60 MultiHop-RAG dev questions, at 1x, 2x,
+# 4x, 8x: 0.985, 0.990, 0.999, 1.000 (8k chunks); 0.906, 0.944, 0.977, 0.999 (80k synthetic,
+# 10 noisy copies of each chunk); 0.808, 0.822, 0.918, 0.979 (200k, 25 copies: near-copies
+# are HNSW's worst case). 4x costs 5-8 ms a query (bench/scale.py --reuse).
+HNSW_OVERSAMPLE = 4
+
 
 def _date_int(iso: str) -> int:
     return int(iso.replace("-", "")[:8])
@@ -45,12 +69,13 @@ def _date_int(iso: str) -> int:
 
 @dataclass
 class CorpusView:
-    """Every chunk's vector, outlet, date and article as arrays, in the keyword index's order:
-    derived from Chroma like the keyword index, and rebuilt when the collection changes."""
+    """Every chunk's outlet, date and article (and, for exact dense search, its vector) as
+    arrays, in the keyword index's order: derived from Chroma like the keyword index, and
+    rebuilt when the collection changes."""
 
     fingerprint: str
     records: list[ChunkRecord]
-    matrix: np.ndarray  # (chunks, dimensions), unit vectors
+    matrix: np.ndarray  # (chunks, dimensions), unit vectors; (0, 0) with dense search "hnsw"
     outlets: list[str]
     outlet_of: np.ndarray  # index into `outlets`, -1 when unknown
     day_of: np.ndarray  # date ordinal, 0 when unknown
@@ -58,6 +83,13 @@ class CorpusView:
     matcher: OutletMatcher
     latest: date | None
     texts: RecentArticles = field(default_factory=RecentArticles)  # built when first needed
+    store: ChunkStore | None = None  # with dense search "hnsw": where vectors are fetched
+    _row_of: dict[str, int] | None = field(default=None, repr=False)
+
+    @property
+    def holds_vectors(self) -> bool:
+        """Whether every chunk's vector is held here (exact dense search)."""
+        return self.store is None
 
     @classmethod
     def empty(cls) -> CorpusView:
@@ -80,20 +112,14 @@ class CorpusView:
         records: list[ChunkRecord],
         store: ChunkStore,
         previous: CorpusView | None = None,
+        *,
+        dense: DenseSearch = "exact",
     ) -> CorpusView:
-        known: dict[str, np.ndarray] = {}
-        if previous is not None and previous.records:
-            rows = {r.id: i for i, r in enumerate(previous.records)}
-            known = {r.id: previous.matrix[rows[r.id]] for r in records if r.id in rows}
-        missing = [r.id for r in records if r.id not in known]
-        if missing:
-            known.update(store.embeddings(missing))
-        dims = next((len(v) for v in known.values()), 0)
-        matrix = np.zeros((len(records), dims), dtype=np.float32)
-        for i, record in enumerate(records):
-            vector = known.get(record.id)
-            if vector is not None:
-                matrix[i] = vector
+        """The view of `records`; with dense search "exact", every vector fetched from Chroma
+        (those `previous` holds reused), with "hnsw" none."""
+        matrix = np.zeros((0, 0), dtype=np.float32)
+        if dense == "exact":
+            matrix = _matrix(records, store, previous)
         outlets = sorted({str(r.metadata.get("source") or "") for r in records} - {""})
         code = {name: i for i, name in enumerate(outlets)}
         articles: dict[str, int] = {}
@@ -117,7 +143,21 @@ class CorpusView:
             ),
             matcher=OutletMatcher(outlets),
             latest=date.fromordinal(int(days.max())) if days.size and days.max() > 0 else None,
+            store=store if dense == "hnsw" else None,
         )
+
+    def row_of(self, chunk_id: str) -> int | None:
+        """A chunk's row in the view, None if it has none (built when first asked)."""
+        if self._row_of is None:
+            self._row_of = {r.id: i for i, r in enumerate(self.records)}
+        return self._row_of.get(chunk_id)
+
+    def fetch_vectors(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of these rows that have one: from the matrix, or from Chroma."""
+        if self.store is None:
+            return {r: self.matrix[r] for r in rows}
+        found = self.store.embeddings([self.records[r].id for r in rows])
+        return {r: found[self.records[r].id] for r in rows if self.records[r].id in found}
 
     def mask(self, filters: Filters | None) -> np.ndarray:
         """Which chunks the caller's filters admit."""
@@ -157,6 +197,97 @@ class CorpusView:
             high = (r.end + timedelta(days=slack_days)).toordinal()
             keep |= (self.day_of >= low) & (self.day_of <= high)
         return keep
+
+
+def _matrix(
+    records: list[ChunkRecord], store: ChunkStore, previous: CorpusView | None
+) -> np.ndarray:
+    """Every record's vector, those `previous` holds reused, the others fetched from Chroma."""
+    known: dict[str, np.ndarray] = {}
+    if previous is not None and previous.records and previous.holds_vectors:
+        rows = {r.id: i for i, r in enumerate(previous.records)}
+        known = {r.id: previous.matrix[rows[r.id]] for r in records if r.id in rows}
+    missing = [r.id for r in records if r.id not in known]
+    if missing:
+        known.update(store.embeddings(missing))
+    dims = next((len(v) for v in known.values()), 0)
+    matrix = np.zeros((len(records), dims), dtype=np.float32)
+    for i, record in enumerate(records):
+        vector = known.get(record.id)
+        if vector is not None:
+            matrix[i] = vector
+    return matrix
+
+
+class Cosines:
+    """Probe vectors' cosines with the corpus's chunks: with the view's matrix, all at once (as
+    before); over Chroma's HNSW index, for the rows asked about, their vectors fetched by id
+    (or taken from the index's answer) and kept for the rest of the query."""
+
+    def __init__(self, view: CorpusView, probes: np.ndarray) -> None:
+        self.view = view
+        self.probes = np.atleast_2d(probes).astype(np.float32)  # (probes, dimensions)
+        self.full = view.matrix @ self.probes.T if view.holds_vectors else None
+        self._vectors: dict[int, np.ndarray] = {}
+        self._nearest: dict[tuple[Any, ...], list[np.ndarray]] = {}  # the index's answers
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """(rows, dimensions): the chunks' vectors, zeros where the store has none."""
+        if self.view.holds_vectors:
+            return self.view.matrix[rows]
+        wanted = [r for r in dict.fromkeys(rows.tolist()) if r not in self._vectors]
+        if wanted:
+            found = self.view.fetch_vectors(wanted)
+            empty = np.zeros(self.probes.shape[1], dtype=np.float32)
+            self._vectors.update((r, found.get(r, empty)) for r in wanted)
+        out = np.zeros((rows.size, self.probes.shape[1]), dtype=np.float32)
+        for i, r in enumerate(rows.tolist()):
+            out[i] = self._vectors[r]
+        return out
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """(rows, probes): the cosines at these rows."""
+        if self.full is not None:
+            return self.full[rows]
+        return self.vectors(rows) @ self.probes.T
+
+    def nearest(
+        self, k: int, allowed: np.ndarray, filters: Filters | None, probes: Sequence[int]
+    ) -> list[np.ndarray]:
+        """For each probe in `probes`: the rows of its `k` nearest chunks within `allowed`."""
+        if self.full is not None:
+            return [top_rows(self.full[:, j] + 1.0, allowed, k) for j in probes]
+        key = (k, tuple(probes), filters)
+        if not probes or key in self._nearest:  # a search asks twice for a "Which ...?" question
+            return self._nearest.get(key, [])
+        store = self.view.store
+        assert store is not None
+        where = filters.where() if filters else None
+        out = self._nearest[key] = []
+        asked = self.probes[list(probes)]
+        answers = store.nearest(asked, k=k * HNSW_OVERSAMPLE, where=where)
+        for probe, (ids, vectors) in zip(asked, answers, strict=True):
+            rows, keep = [], []
+            for i, chunk_id in enumerate(ids):
+                row = self.view.row_of(chunk_id)  # None: newer than the view
+                if row is not None and allowed[row]:
+                    rows.append(row)
+                    keep.append(i)
+                    self._vectors[row] = vectors[i]
+            cosines = vectors[keep] @ probe if keep else np.zeros(0, dtype=np.float32)
+            best = np.argsort(-cosines, kind="stable")[:k]
+            out.append(np.array(rows, dtype=np.int64)[best])
+        return out
+
+
+def top_rows(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """Indexes of the `k` best-scoring chunks within `mask` (positive scores only)."""
+    candidates = np.flatnonzero(mask & (scores > 0))
+    if candidates.size == 0:
+        return candidates
+    k = min(k, candidates.size)
+    part = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _ordinal(date_int: Any) -> int:

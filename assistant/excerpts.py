@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,13 +103,14 @@ class ArticleText:
         self,
         query_terms: Sequence[str],
         idf: dict[str, float],
-        chunk_dense: np.ndarray,
+        chunk_dense: np.ndarray | Mapping[int, float],
         *,
         dense_weight: float,
         neighbour_weight: float,
     ) -> np.ndarray:
         """How well each sentence answers: BM25 within the article (max 1), plus the dense
-        score of the best chunk holding it (`chunk_dense`, by corpus row), plus a share of its
+        score of the best chunk holding it (`chunk_dense`, by corpus row: an array or a mapping
+        of the article's rows), plus a share of its
         neighbours' scores."""
         if not self.sentences:
             return np.zeros(0)

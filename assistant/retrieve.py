@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
-from assistant.corpus_view import CorpusView, Filters
+from assistant.corpus_view import CorpusView, Cosines, Filters
 from assistant.excerpts import RUN_SEPARATOR, ExcerptPicker
 from assistant.query import ParsedQuestion, parse_question
 from assistant.speakers import Turn, speaking_pattern
@@ -144,18 +144,8 @@ def question_probes(parsed: ParsedQuestion, options: RankingOptions) -> list[str
     return list(dict.fromkeys(probes))
 
 
-def _top(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-    """Indexes of the `k` best-scoring chunks within `mask` (positive scores only)."""
-    candidates = np.flatnonzero(mask & (scores > 0))
-    if candidates.size == 0:
-        return candidates
-    k = min(k, candidates.size)
-    part = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-    return part[np.argsort(-scores[part], kind="stable")]
-
-
 def _top_sparse(rows: np.ndarray, scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-    """`_top` over sparse scores: `rows` ascending, the rows not given score 0."""
+    """`top_rows` over sparse scores: `rows` ascending, the rows not given score 0."""
     keep = (rows < mask.size) & (scores > 0)
     keep[keep] &= mask[rows[keep]]
     candidates, values = rows[keep], scores[keep]
@@ -225,7 +215,8 @@ class Candidates:
     keyword: np.ndarray  # (candidates, probes), max-normalised per probe
     dense: np.ndarray  # (candidates, probes), 0 at the median candidate, 1 at the best
     boost: np.ndarray  # (candidates,)
-    question_dense: np.ndarray  # (chunks,) cosine of every chunk with the whole question
+    question: Cosines  # every chunk's cosine with the whole question (the first probe)
+    vectors: np.ndarray  # (candidates, dimensions)
 
     def scores(self, dense_weight: float) -> np.ndarray:
         return (self.keyword + dense_weight * self.dense) * self.boost[:, None]
@@ -250,7 +241,12 @@ class Retriever:
         self._view_lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
-        return {"candidates": self.settings.candidates, **self.options.describe()}
+        settings = self.settings
+        return {
+            "candidates": settings.candidates,
+            "dense_search": settings.dense_search,
+            **self.options.describe(),
+        }
 
     def view(self) -> CorpusView:
         """The corpus arrays, in step with the keyword index (and so with Chroma)."""
@@ -259,7 +255,9 @@ class Retriever:
             keyword = self.store.keyword
             fingerprint, records = keyword.fingerprint, keyword.records
             if fingerprint != self._view.fingerprint or len(records) != len(self._view.records):
-                self._view = CorpusView.build(fingerprint, records, self.store, self._view)
+                self._view = CorpusView.build(
+                    fingerprint, records, self.store, self._view, dense=self.settings.dense_search
+                )
             return self._view
 
     def understand(self, question: str) -> ParsedQuestion:
@@ -279,16 +277,17 @@ class Retriever:
             return []
         parsed = self.understand(question)
         allowed = view.mask(filters)
-        question_dense = None
+        cosines = None
         if self.options.feedback_passages and parsed.asks_for_a_name:
-            parsed, question_dense = self.with_feedback(parsed, view, allowed)
+            parsed, cosines = self.with_feedback(parsed, view, allowed, filters=filters)
         probes = question_probes(parsed, self.options)
-        found = self.candidates(probes, parsed, view, allowed, question_dense=question_dense)
+        found = self.candidates(probes, parsed, view, allowed, question=cosines, filters=filters)
         if found is None:
             return []
         scores = found.scores(self.options.dense_weight)
         # With excerpts, an article's later passages may find its sentences used up: spare picks.
-        chosen = self.select(scores, found.rows, view, 2 * k if self.options.excerpts else k)
+        picks = 2 * k if self.options.excerpts else k
+        chosen = self.select(scores, found.rows, view, picks, vectors=found.vectors)
         passages = [
             Passage.from_record(
                 view.records[found.rows[j]],
@@ -304,18 +303,23 @@ class Retriever:
         ]
         if self.options.excerpts:
             passages = self.excerpts(
-                passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question_dense
+                passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question
             )
         return passages[:k]
 
     def with_feedback(
-        self, parsed: ParsedQuestion, view: CorpusView, allowed: np.ndarray
-    ) -> tuple[ParsedQuestion, np.ndarray | None]:
+        self,
+        parsed: ParsedQuestion,
+        view: CorpusView,
+        allowed: np.ndarray,
+        *,
+        filters: Filters | None = None,
+    ) -> tuple[ParsedQuestion, Cosines | None]:
         """The question with the name its first passages share added ("Which company ...?" and
         the first passages mostly name Google: search again with "Google"). The articles that
         hold a question's other facts often name the answer without the question's words.
         When no name is added, the question's cosines come back too, for the search to reuse."""
-        found = self.candidates([parsed.text], parsed, view, allowed)
+        found = self.candidates([parsed.text], parsed, view, allowed, filters=filters)
         if found is None:
             return parsed, None
         n = self.options.feedback_passages
@@ -328,7 +332,7 @@ class Retriever:
             min_texts=max(2, n // 2),
         )
         if not names:
-            return parsed, found.question_dense
+            return parsed, found.question
         log.debug("feedback: %r + %r", parsed.text, names[0])
         return self.understand(f"{parsed.text} {names[0]}"), None
 
@@ -338,21 +342,22 @@ class Retriever:
         rows: list[int],
         parsed: ParsedQuestion,
         view: CorpusView,
-        question_dense: np.ndarray,
+        question: Cosines,
     ) -> list[Passage]:
         """Each passage refilled with its article's best sentences not yet given to an earlier
         passage; passages whose article has nothing left are dropped."""
         terms = keyword_tokens(parsed.text)
         idf = self.store.keyword.idf(terms)
+        articles = dict.fromkeys(int(view.article_of[row]) for row in rows)
+        if articles and not view.holds_vectors:  # every chunk they need, in one call
+            question.vectors(np.concatenate([view.rows_of(a) for a in articles]))
         pickers: dict[int, ExcerptPicker] = {}
         out: list[Passage] = []
         for passage, row in zip(passages, rows, strict=True):
             article = int(view.article_of[row])
             picker = pickers.get(article)
             if picker is None:
-                picker = pickers[article] = self.excerpt_picker(
-                    article, terms, idf, question_dense, view
-                )
+                picker = pickers[article] = self.excerpt_picker(article, terms, idf, question, view)
             runs = picker.next_runs()
             if runs:
                 out.append(
@@ -374,18 +379,19 @@ class Retriever:
         view: CorpusView,
         allowed: np.ndarray,
         *,
-        question_dense: np.ndarray | None = None,
+        question: Cosines | None = None,
+        filters: Filters | None = None,
     ) -> Candidates | None:
         """The best chunks of each probe by keyword and by dense score, scored against every
-        probe. `question_dense`: the first probe's cosines, when an earlier pass has them."""
-        dense = np.zeros((len(view.records), len(probes)), dtype=np.float32)  # (chunks, probes)
-        if question_dense is None:
-            question_dense = view.matrix @ self.embedder.embed(probes[:1])[0]
-        dense[:, 0] = question_dense
+        probe. `question`: the first probe's cosines, when an earlier pass has them. Dense
+        search is exact over the view's vectors, or Chroma's HNSW index within `filters`."""
+        if question is None:
+            question = Cosines(view, self.embedder.embed(probes[:1]))
+        windows = None
         if self.options.window_dense and len(probes) > 1:
             # The question and its short windows are embedded apart: in one batch every window
             # would be padded to the question's length (4x the time).
-            dense[:, 1:] = view.matrix @ self.embedder.embed(probes[1:]).T
+            windows = Cosines(view, self.embedder.embed(probes[1:]))
         # Keyword scores from the postings of each probe's terms: (rows, scores), no array of
         # every chunk. An index that moved on since the view was made gives none this time.
         keyword = self.store.keyword
@@ -396,32 +402,40 @@ class Retriever:
         found: set[int] = set()
         for j in range(len(probes)):
             found.update(_top_sparse(sparse[j][0], sparse[j][1], allowed, pool).tolist())
-            if j == 0 or self.options.window_dense:
-                found.update(_top(dense[:, j] + 1.0, allowed, pool).tolist())
+        for nearest in question.nearest(pool, allowed, filters, [0]):
+            found.update(nearest.tolist())
+        if windows is not None:
+            for nearest in windows.nearest(pool, allowed, filters, range(len(probes) - 1)):
+                found.update(nearest.tolist())
         if not found:
             return None
         rows = np.array(sorted(found))
         kw = np.stack([_scores_at(r, v, rows) for r, v in sparse], axis=1)
         kw = kw / np.maximum(kw.max(axis=0), 1e-9)
-        dn = dense[rows]
+        dn = np.zeros((rows.size, len(probes)), dtype=np.float32)
+        dn[:, :1] = question.at(rows)
+        if windows is not None:
+            dn[:, 1:] = windows.at(rows)
         median = np.median(dn, axis=0)
         dn = np.clip((dn - median) / np.maximum(dn.max(axis=0) - median, 1e-9), 0.0, 1.0)
-        return Candidates(rows, kw, dn, self._boosts(rows, parsed, view), dense[:, 0])
+        boosts = self._boosts(rows, parsed, view)
+        return Candidates(rows, kw, dn, boosts, question, question.vectors(rows))
 
     def excerpt_picker(
         self,
         article: int,
         terms: Sequence[str],
         idf: dict[str, float],
-        question_dense: np.ndarray,
+        question: Cosines,
         view: CorpusView,
     ) -> ExcerptPicker:
         """The article's sentences, ranked for the question, to hand out a passage at a time."""
         text = view.article_text(article, self.embedder)
+        rows = view.rows_of(article)
         scores = text.scores(
             terms,
             idf,
-            question_dense,
+            dict(zip(rows.tolist(), question.at(rows)[:, 0].tolist(), strict=True)),
             dense_weight=self.options.excerpt_dense,
             neighbour_weight=self.options.excerpt_neighbours,
         )
@@ -446,10 +460,21 @@ class Retriever:
                     boost[j] += o.speaker_boost
         return boost
 
-    def select(self, scores: np.ndarray, rows: np.ndarray, view: CorpusView, k: int) -> list[int]:
+    def select(
+        self,
+        scores: np.ndarray,
+        rows: np.ndarray,
+        view: CorpusView,
+        k: int,
+        *,
+        vectors: np.ndarray | None = None,
+    ) -> list[int]:
         """Greedily pick `k` candidates that are relevant to the whole question and together
         cover each of its windows, a little less keen on an article each time it is picked;
-        near-copies (syndicated text) of a pick are passed over."""
+        near-copies (syndicated text) of a pick are passed over. `vectors`: the candidates'
+        (else taken from the view's matrix)."""
+        if vectors is None:
+            vectors = view.matrix[rows]
         o = self.options
         relevance = scores[:, 0]
         windows = scores[:, 1:] if scores.shape[1] > 1 else scores[:, :1]
@@ -468,6 +493,6 @@ class Retriever:
             picked_from += articles == articles[best]
             covered = np.maximum(covered, windows[best])
             if o.collapse_duplicates:
-                similar = view.matrix[rows] @ view.matrix[rows[best]]
+                similar = vectors @ vectors[best]
                 open_ &= similar < o.duplicate_similarity
         return chosen

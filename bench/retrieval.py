@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
+from assistant.corpus_view import Cosines
 from assistant.retrieve import Passage, RankingOptions, Retriever
 from evaluation.corpus import DEFAULT_CORPUS, build_eval_index, eval_index_settings
 from evaluation.metrics import squeeze
@@ -131,10 +132,9 @@ class Oracle:
 
     def search(self, question: str, k: int = 10) -> list[Passage]:
         view, retriever = self.view, self.retriever
-        question_dense = view.matrix @ retriever.embedder.embed([question])[0]
+        question_dense = Cosines(view, retriever.embedder.embed([question]))
         keyword = retriever.store.keyword.scores(question)
         keyword = keyword / max(float(keyword.max()), 1e-9)
-        relevance = keyword + retriever.options.dense_weight * question_dense
         terms = keyword_tokens(question)
         idf = retriever.store.keyword.idf(terms)
         queues = []
@@ -144,7 +144,9 @@ class Oracle:
                 queue = [picker.text(runs) for runs in iter(picker.next_runs, [])]
             else:
                 rows = view.rows_of(article)
-                rows = rows[np.argsort(-relevance[rows], kind="stable")]
+                dense = question_dense.at(rows)[:, 0]
+                relevance = keyword[rows] + retriever.options.dense_weight * dense
+                rows = rows[np.argsort(-relevance, kind="stable")]
                 queue = [view.records[r].text for r in rows]
             queues.append(queue)
         texts: list[str] = []

@@ -14,6 +14,14 @@ the first search, /api/search p50/p95 over MultiHop-RAG dev questions, and how l
 article, sent with `news-assistant ingest` (forwarded to the app), takes to be found by
 /api/search. After the rows: the log-log growth exponent of each column and 1M extrapolated.
 `--with-rows bench/results/scale.json` adds earlier rows (alone, with no --chunks: prints them).
+
+    python bench/scale.py --reuse /tmp/scale/chunks-80000 --storage /tmp/scale-copies \
+        --dense exact hnsw --out bench/results/scale-dense.json
+
+compares dense_search modes on archives already built: each is copied under --storage once,
+then the app is served over the copy with each mode in turn (start to first answer, RSS after
+the first search, search p50/p95, and the share of each question's passages that the first
+mode also gives); no article is added.
 """
 
 from __future__ import annotations
@@ -271,13 +279,15 @@ def _wait_first_answer(base: str, app: subprocess.Popen[bytes], question: str) -
             time.sleep(0.25)
 
 
-def _search_latencies(base: str, questions: list[str]) -> list[float]:
-    out = []
+def _search_latencies(base: str, questions: list[str]) -> tuple[list[float], list[list[str]]]:
+    """Each question's /api/search time, and its passages' chunk ids."""
+    out, passages = [], []
     for question in questions:
         started = time.perf_counter()
-        _post(f"{base}/api/search", {"question": question})
+        got = _post(f"{base}/api/search", {"question": question})
         out.append(time.perf_counter() - started)
-    return out
+        passages.append([p["chunk_id"] for p in got["passages"]])
+    return out, passages
 
 
 def _found(base: str, tag: str) -> bool:
@@ -315,23 +325,21 @@ def _new_article_via_cli(storage: Path, base: str, tag: str) -> dict[str, Any]:
     }
 
 
-def measure_app(storage: Path, questions: list[str], tag: str) -> dict[str, Any]:
+def measure_app(
+    storage: Path, questions: list[str], tag: str | None, *, dense: str | None = None
+) -> dict[str, Any]:
+    """The app over `storage`: spawn to first answer, RSS after the first search, search
+    p50/p95; then, with `tag`, one new article sent and timed (else nothing is written to the
+    archive but the app's log, and each question's passages come back). `dense`: the
+    dense_search setting (default: the settings')."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (storage / "scale-app.log").open("wb")
+    env = _env() if dense is None else {**_env(), "NEWS_ASSISTANT_DENSE_SEARCH": dense}
+    serve = ["serve", "--api-only", "--no-demo", "-q", "--port", str(port)]
     app = subprocess.Popen(
-        [
-            *_cli(),
-            "--storage",
-            str(storage),
-            "serve",
-            "--api-only",
-            "--no-demo",
-            "-q",
-            "--port",
-            str(port),
-        ],
-        env=_env(),
+        [*_cli(), "--storage", str(storage), *serve],
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -339,9 +347,8 @@ def measure_app(storage: Path, questions: list[str], tag: str) -> dict[str, Any]
         start_s = _wait_first_answer(base, app, questions[0])
         _post(f"{base}/api/search", {"question": questions[1]})
         rss = _rss_gb(app.pid)
-        latencies = _search_latencies(base, questions[2:])
-        cuts = quantiles(latencies, n=20)
-        new = _new_article_via_cli(storage, base, tag)
+        latencies, passages = _search_latencies(base, questions[2:])
+        new = _new_article_via_cli(storage, base, tag) if tag else {"passages": passages}
         rss_after = _rss_gb(app.pid)
     finally:
         app.terminate()
@@ -350,15 +357,67 @@ def measure_app(storage: Path, questions: list[str], tag: str) -> dict[str, Any]
         except subprocess.TimeoutExpired:
             app.kill()
         log.close()
+    cuts = quantiles(latencies, n=20)
     return {
         "start_s": start_s,
         "rss_gb": rss,
-        "rss_gb_after_ingest": rss_after,
+        "rss_gb_after_ingest" if tag else "rss_gb_after_searches": rss_after,
         "search_p50_ms": 1000 * cuts[9],
         "search_p95_ms": 1000 * cuts[18],
         "searches": len(latencies),
         **new,
     }
+
+
+def compare_dense(sources: list[Path], copies: Path, modes: list[str], searches: int) -> list[Any]:
+    """`measure_app` with each dense_search mode in turn, on a copy of each built archive
+    (made under `copies` once; the original is left as it is), and how many of each question's
+    passages every mode shares with the first."""
+    import shutil
+
+    from index.config import IndexSettings
+    from index.store import ChunkStore
+
+    questions, rows = _questions(searches), []
+    for source in sources:
+        storage = copies / source.name
+        if not storage.exists():
+            print(f"copying {source} to {storage} ...", file=sys.stderr, flush=True)
+            shutil.copytree(source, storage)
+        chunks = ChunkStore(IndexSettings(storage_dir=storage)).count()
+        first = None
+        for mode in modes:
+            print(f"[{chunks}] dense search {mode} ...", file=sys.stderr, flush=True)
+            row = {"chunks": chunks, "storage": str(storage), "dense_search": mode}
+            row["load_before"] = os.getloadavg()
+            row.update(measure_app(storage, questions, None, dense=mode))
+            row["load_after"] = os.getloadavg()
+            first = first or row["passages"]
+            pairs = list(zip(first, row["passages"], strict=True))
+            row["same_passages"] = float(
+                np.mean([len({*a} & {*b}) / len(a or [0]) for a, b in pairs])
+            )
+            row["same_first"] = float(np.mean([a[:1] == b[:1] for a, b in pairs]))
+            rows.append(row)
+    return rows
+
+
+def dense_table(rows: list[dict[str, Any]]) -> str:
+    first = rows[0]["dense_search"] if rows else ""
+    lines = [
+        "| chunks | dense search | app RSS after first search | app start to first answer "
+        f"| search p50 / p95 | passages shared with {first} (first passage) | load avg |",
+        "|" + "---|" * 7,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {_size(r['chunks'])} ({r['chunks']}) | {r['dense_search']} "
+            f"| {_fmt('rss_gb', r['rss_gb'])} | {_fmt('start_s', r['start_s'])} "
+            f"| {r['search_p50_ms']:.0f} / {r['search_p95_ms']:.0f} ms "
+            f"| {r['same_passages']:.3f} ({r['same_first']:.2f}) "
+            f"| {r['load_before'][0]:.1f}, {r['load_after'][0]:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- rows, fit, report
@@ -485,6 +544,10 @@ def main() -> None:
     parser.add_argument(
         "--with-rows", type=Path, help="A scale.json whose rows join these in the table and fit."
     )
+    parser.add_argument(
+        "--reuse", type=Path, nargs="*", default=[], help="Built archives: compare --dense modes."
+    )
+    parser.add_argument("--dense", nargs="*", default=["exact", "hnsw"], help="With --reuse.")
     parser.add_argument("--child", choices=["build", "add"], help=argparse.SUPPRESS)
     parser.add_argument("--arg", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -494,12 +557,19 @@ def main() -> None:
     if args.child == "add":
         print(json.dumps(add_one(args.storage, args.arg)))
         return
-    if args.chunks and not args.storage:
-        parser.error("--storage is needed to build")
+    if (args.chunks or args.reuse) and not args.storage:
+        parser.error("--storage is needed to build (or to copy the archives to)")
     several = len(args.chunks) > 1
     rows = json.loads(args.with_rows.read_text())["rows"] if args.with_rows else []
     commands = json.loads(args.with_rows.read_text())["commands"] if args.with_rows else []
     commands.append(" ".join(["python", "bench/scale.py", *sys.argv[1:]]))
+    if args.reuse:
+        rows = compare_dense(args.reuse, args.storage, args.dense, args.searches)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        result = {"commands": commands, "cores": os.cpu_count(), "rows": rows}
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(dense_table(rows))
+        return
     for target in args.chunks:
         storage = args.storage / f"chunks-{target}" if several else args.storage
         rows.append(measure_row(target, storage, args.searches))

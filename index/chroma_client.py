@@ -1,18 +1,24 @@
-"""Opening Chroma: the client, a server's timeouts and heartbeat, the circuit breaker, errors."""
+"""Opening Chroma: the client, an embedded folder's lock, a server's timeouts and heartbeat,
+the circuit breaker, errors."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from index.config import IndexSettings
 from index.errors import StoreUnavailableError
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = ".news-assistant.lock"
 
 # chromadb's HTTP client waits for ever by default; a hung server must not hang the app, and a
 # slow one must not be taken for a dead one. A read with no answer after the stall time has the
@@ -191,3 +197,82 @@ def is_missing_collection(error: Exception) -> bool:
     from chromadb.errors import NotFoundError
 
     return isinstance(error, NotFoundError) or "does not exist" in str(error).lower()
+
+
+class FolderLock:
+    """An advisory lock on an embedded Chroma folder, shared by readers, exclusive for a writer.
+
+    Embedded Chroma keeps its vector index in the memory of the process that opened it: a
+    second process would read stale vectors, or fail, after the first one writes. The kernel
+    drops the lock when its process dies, so a crash never leaves a stale lock behind."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        try:
+            self._file = (folder / LOCK_FILE).open("a+")
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot open Chroma folder {folder}: {error}") from error
+        self._mode = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_folder(cls, folder: Path) -> FolderLock:
+        """One lock object per folder and process: stores of one process share it."""
+        key = folder.resolve()
+        with _FOLDER_LOCKS_GUARD:
+            if key not in _FOLDER_LOCKS:
+                _FOLDER_LOCKS[key] = cls(key)
+            return _FOLDER_LOCKS[key]
+
+    def shared(self) -> None:
+        with self._lock:
+            if self._mode:
+                return
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreUnavailableError(
+                    f"Chroma folder {self.folder} is being written by another process"
+                    f"{self._owner()}; wait for it to finish, or share the data through a "
+                    f"Chroma server (`chroma run --path {self.folder}`, then set chroma_host)"
+                ) from None
+            self._mode = fcntl.LOCK_SH
+
+    def exclusive(self) -> None:
+        with self._lock:
+            if self._mode == fcntl.LOCK_EX:
+                return
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Linux drops the shared lock when an upgrade fails; take it back.
+                self._mode = 0
+                try:
+                    fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    self._mode = fcntl.LOCK_SH
+                except BlockingIOError:
+                    pass
+                # Readers leave no pid behind; the file holds the last writer's.
+                raise StoreUnavailableError(
+                    f"cannot write Chroma folder {self.folder}: another process has it open "
+                    "(the app, or another ingest); embedded Chroma serves one "
+                    "process at a time while it is written. Stop the other process, or share the "
+                    f"data through a Chroma server (`chroma run --path {self.folder}`, then set "
+                    "chroma_host)"
+                ) from None
+            self._mode = fcntl.LOCK_EX
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(str(os.getpid()))
+            self._file.flush()
+
+    def _owner(self) -> str:
+        try:
+            pid = (self.folder / LOCK_FILE).read_text().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
+
+
+_FOLDER_LOCKS: dict[Path, FolderLock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()

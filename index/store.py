@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +20,7 @@ from index.chroma_client import (
     SERVER_STALL_SECONDS,
     SERVER_WRITE_SECONDS,
     CircuitBreaker,
+    FolderLock,
     describe_error,
     heartbeat,
     is_connection_error,
@@ -37,7 +35,6 @@ from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
 _PAGE = 2000
-LOCK_FILE = ".news-assistant.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,91 +57,12 @@ class DenseHit:
     similarity: float
 
 
-class _FolderLock:
-    """An advisory lock on an embedded Chroma folder, shared by readers, exclusive for a writer.
-
-    Embedded Chroma keeps its vector index in the memory of the process that opened it: a
-    second process would read stale vectors, or fail, after the first one writes. The kernel
-    drops the lock when its process dies, so a crash never leaves a stale lock behind."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        try:
-            self._file = (folder / LOCK_FILE).open("a+")
-        except OSError as error:
-            raise StoreUnavailableError(f"cannot open Chroma folder {folder}: {error}") from error
-        self._mode = 0
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_folder(cls, folder: Path) -> _FolderLock:
-        """One lock object per folder and process: stores of one process share it."""
-        key = folder.resolve()
-        with _FOLDER_LOCKS_GUARD:
-            if key not in _FOLDER_LOCKS:
-                _FOLDER_LOCKS[key] = cls(key)
-            return _FOLDER_LOCKS[key]
-
-    def shared(self) -> None:
-        with self._lock:
-            if self._mode:
-                return
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreUnavailableError(
-                    f"Chroma folder {self.folder} is being written by another process"
-                    f"{self._owner()}; wait for it to finish, or share the data through a "
-                    f"Chroma server (`chroma run --path {self.folder}`, then set chroma_host)"
-                ) from None
-            self._mode = fcntl.LOCK_SH
-
-    def exclusive(self) -> None:
-        with self._lock:
-            if self._mode == fcntl.LOCK_EX:
-                return
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                # Linux drops the shared lock when an upgrade fails; take it back.
-                self._mode = 0
-                try:
-                    fcntl.flock(self._file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                    self._mode = fcntl.LOCK_SH
-                except BlockingIOError:
-                    pass
-                # Readers leave no pid behind; the file holds the last writer's.
-                raise StoreUnavailableError(
-                    f"cannot write Chroma folder {self.folder}: another process has it open "
-                    "(the app, or another ingest); embedded Chroma serves one "
-                    "process at a time while it is written. Stop the other process, or share the "
-                    f"data through a Chroma server (`chroma run --path {self.folder}`, then set "
-                    "chroma_host)"
-                ) from None
-            self._mode = fcntl.LOCK_EX
-            self._file.seek(0)
-            self._file.truncate()
-            self._file.write(str(os.getpid()))
-            self._file.flush()
-
-    def _owner(self) -> str:
-        try:
-            pid = (self.folder / LOCK_FILE).read_text().strip()
-        except OSError:
-            return ""
-        return f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
-
-
-_FOLDER_LOCKS: dict[Path, _FolderLock] = {}
-_FOLDER_LOCKS_GUARD = threading.Lock()
-
-
 class ChunkStore:
     """Chunks of articles in one Chroma collection, and a BM25 index kept in step with them."""
 
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
-        self._folder_lock: _FolderLock | None = None
+        self._folder_lock: FolderLock | None = None
         if not settings.chroma_host:
             try:
                 settings.chroma_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +70,7 @@ class ChunkStore:
                 raise StoreUnavailableError(
                     f"cannot open Chroma ({location(settings)}): {error}"
                 ) from error
-            self._folder_lock = _FolderLock.for_folder(settings.chroma_dir)
+            self._folder_lock = FolderLock.for_folder(settings.chroma_dir)
             self._folder_lock.shared()
         self._client = make_client(settings)
         self._collection: Any = None
@@ -509,14 +427,7 @@ class ChunkStore:
         k = min(k, self.count())
         if k <= 0:
             return []
-        result = self._call(
-            lambda: self.collection.query(
-                query_embeddings=[vector.tolist()],
-                n_results=k,
-                where=where or None,
-                include=["documents", "metadatas", "distances"],
-            )
-        )
+        result = self._query(vector[None], k, where, ["documents", "metadatas", "distances"])
         return [
             DenseHit(ChunkRecord(cid, doc, dict(meta)), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
@@ -527,6 +438,28 @@ class ChunkStore:
                 strict=True,
             )
         ]
+
+    def nearest(
+        self, vectors: np.ndarray, *, k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[list[str], np.ndarray]]:
+        """For each of `vectors`, the ids and vectors of Chroma's `k` nearest chunks (HNSW)."""
+        got = self._query(vectors, k, where, ["embeddings"])
+        return [
+            (list(ids), np.asarray(found, dtype=np.float32).reshape(len(ids), -1))
+            for ids, found in zip(got["ids"], got["embeddings"], strict=True)
+        ]
+
+    def _query(
+        self, vectors: np.ndarray, k: int, where: dict[str, Any] | None, include: list[str]
+    ) -> Any:
+        return self._call(
+            lambda: self.collection.query(
+                query_embeddings=np.asarray(vectors, dtype=np.float32),
+                n_results=k,
+                where=where or None,
+                include=include,
+            )
+        )
 
     def iter_metadata(self) -> tuple[list[str], list[dict[str, Any]]]:
         """Every chunk id with its metadata (no texts, no vectors)."""
