@@ -166,6 +166,7 @@ class Candidate:
     prompted: float = 0.0
     dated: bool = False  # from an article of the day(s) the question names
     reports_asked: bool = False  # reports the asked person's words: "Lavrov said Moscow ..."
+    topic_words: frozenset[str] = frozenset()  # the topic's words it holds itself
 
     @property
     def question(self) -> bool:
@@ -239,6 +240,7 @@ def rank_candidates(
             reporting and not reporter and not by_asked and reporting.search(unit.text)
         )
         candidate.dated = dated
+        candidate.topic_words = frozenset(topic_words & words)
         drafts.append((overlap + 2 * adjust + 0.1 / (1 + unit.passage), candidate))
     drafts.sort(key=lambda d: -d[0])
     # Every quote of the person asked about is weighed by meaning: it may answer in other words.
@@ -250,7 +252,7 @@ def rank_candidates(
     ]
     _weigh_by_meaning(shortlist, evidence, question_vectors)
     if speaker:
-        _prompted_by_meaning(shortlist)
+        _prompted_by_meaning(shortlist, topic_words or wanted)
     return sorted(shortlist, key=lambda c: -c.score)
 
 
@@ -279,7 +281,7 @@ def _weigh_by_meaning(
         candidate.score = candidate.relevance + candidate.score
 
 
-def _prompted_by_meaning(shortlist: Sequence[Candidate]) -> None:
+def _prompted_by_meaning(shortlist: Sequence[Candidate], topic: set[str]) -> None:
     """A reply is on the topic as far as the reporter's question before it is, by meaning too
     ("Does the President have a stand on whether athletes should ..." for "athletes speaking
     out"). Turns are matched in article offsets: the question may sit in another excerpt."""
@@ -288,11 +290,18 @@ def _prompted_by_meaning(shortlist: Sequence[Candidate]) -> None:
         found = _article_turn(c) if c.question else None
         if found is not None:
             key = (c.passage.article_id, found[0][found[1]].start)
-            asked[key] = max(asked.get(key, 0.0), c.topic)
+            words = len(topic & c.words) / len(topic) if topic else 0.0
+            asked[key] = max(asked.get(key, 0.0), c.topic, words)
     if not asked:
         return
+    # An article's turns as far as any of its passages holds them: a reply's question may sit
+    # in another excerpt of the article than the reply.
+    known: dict[str, dict[int, Turn]] = {}
     for c in shortlist:
-        found = _article_turn(c) if c.by_asked else None
+        known.setdefault(c.passage.article_id, {}).update((t.start, t) for t in c.passage.turns)
+    held = {a: sorted(turns.values(), key=lambda t: t.start) for a, turns in known.items()}
+    for c in shortlist:
+        found = _article_turn(c, held[c.passage.article_id]) if c.by_asked else None
         if found is None or found[1] == 0:
             continue
         turns, i = found
@@ -303,9 +312,12 @@ def _prompted_by_meaning(shortlist: Sequence[Candidate]) -> None:
             c.topic = max(c.topic, prompt)
 
 
-def _article_turn(c: Candidate) -> tuple[Sequence[Turn], int] | None:
-    """The article's turns near the candidate and the index of the one holding it."""
-    turns = c.passage.turns
+def _article_turn(
+    c: Candidate, turns: Sequence[Turn] | None = None
+) -> tuple[Sequence[Turn], int] | None:
+    """The article's turns near the candidate (its passage's, or `turns`) and the index of the
+    one holding it."""
+    turns = c.passage.turns if turns is None else turns
     position = c.passage.article_offset(c.unit.start)
     for i, turn in enumerate(turns):
         if turn.start <= position < turn.end:
@@ -386,15 +398,18 @@ def _best_reply(
     replies: dict[tuple[str, int], list[Candidate]] = {}
     for c in candidates:
         if c.by_asked and c.prompted >= floor and c.attribution is not None:
-            turn = turn_at(passage_turns(c.passage), c.unit.start)
-            if turn is not None:
-                replies.setdefault((c.passage.chunk_id, turn.start), []).append(c)
+            found = _article_turn(c)
+            if found is not None:  # a turn may be cut over two excerpts: one reply still
+                replies.setdefault((c.passage.article_id, found[0][found[1]].start), []).append(c)
     if not replies:
         return []
     if any(g[0].dated for g in replies.values()):  # "on January 31": that day's replies
         replies = {key: g for key, g in replies.items() if g[0].dated}
-    reply = max(replies.values(), key=lambda g: g[0].prompted + max(c.score for c in g))
-    reply.sort(key=lambda c: c.unit.start)
+    reply = max(replies.values(), key=_reply_value)
+    reply = _with_substance(reply, list(replies.values()))
+    # One quote is one passage's text: the reply's part in the passage of its best sentence.
+    best = max(reply, key=lambda c: c.score).passage.chunk_id
+    reply = sorted((c for c in reply if c.passage.chunk_id == best), key=lambda c: c.unit.start)
     opening = [reply[0]]
     for c in reply[1:]:  # the units that follow one another from the reply's start
         words = sum(len(o.unit.text.split()) for o in opening)
@@ -405,6 +420,40 @@ def _best_reply(
     while len(opening) > 1 and len(opening[-1].unit.text.split()) < 4:
         opening.pop()  # "Go ahead.": the floor passed to the next reporter
     return [_joined(opening)]
+
+
+def _reply_value(reply: Sequence[Candidate], best: int = 3) -> float:
+    """How well a reply answers: its question's share of the topic, how its best few sentences
+    score (a reply on the topic says more than one thing about it), and whether it names the
+    topic itself (a question on two topics gets a reply on one of them)."""
+    scores = sorted((c.score for c in reply), reverse=True)[:best]
+    prompted = max(c.prompted for c in reply)
+    named = set().union(*(c.topic_words for c in reply))
+    return prompted + sum(scores) / len(scores) + 0.3 * min(1.0, len(named) / 2)
+
+
+_EXCHANGE = 1500  # characters of a transcript within which a follow-up stays on one topic
+
+
+def _with_substance(
+    reply: list[Candidate], replies: Sequence[list[Candidate]], *, min_words: int = 8
+) -> list[Candidate]:
+    """A reply too short to say anything ("I have seen those reports.") gives way to the same
+    speaker's next reply on the topic in that exchange, after the reporter follows up."""
+    if sum(len(c.unit.text.split()) for c in reply) >= min_words:
+        return reply
+    article = reply[0].passage.article_id
+
+    def start(group: Sequence[Candidate]) -> int:
+        return min(c.passage.article_offset(c.unit.start) for c in group)
+
+    at = start(reply)
+    later = [
+        (start(g), g)
+        for g in replies
+        if g[0].passage.article_id == article and at < start(g) <= at + _EXCHANGE
+    ]
+    return min(later, key=lambda pair: pair[0])[1] if later else reply
 
 
 def _joined(units: Sequence[Candidate]) -> Candidate:

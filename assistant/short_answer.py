@@ -16,6 +16,10 @@ from index.keyword import STOPWORDS, keyword_tokens
 
 # Short answers are looked for in the best few passages: lower ones add noise, not answers.
 ANSWER_PASSAGES = 8
+# A mention this close to the question (see find_short_answers) counts fully towards agreement.
+AGREEING = 0.3
+# An apposition weighted this much describes the name as what the question asks for.
+DESCRIBED = 2.0
 
 KINDS = ("date", "number", "amount", "person", "organisation", "place", "title", "choice")
 
@@ -68,14 +72,15 @@ def answer_kind(question: str) -> str:
     # asks for a company; "what did President Biden say" asks for no name at all.
     verb = next((i for i, w in enumerate(heads) if w in _AUXILIARIES), len(heads))
     heads = heads[:verb]
-    if wh == "when":
-        return "date"
-    if wh == "how many":
-        return "number"
-    if wh == "how much":
-        return "amount"
-    if wh == "where":
-        return "place"
+    if (
+        wh in ("who", "whom", "whose")
+        and match.group("noun")
+        and "the" not in match.group(0)[: match.start("noun") - match.start()].split()
+    ):
+        heads = []  # "who hosts APEC": a verb follows, not a kind ("who is the host": a kind)
+    by_wh = {"when": "date", "how many": "number", "how much": "amount", "where": "place"}
+    if wh in by_wh:
+        return by_wh[wh]
     for head in heads:  # the first word that names a kind: "which country hosts ..."
         for kind, nouns in (
             ("person", _PERSON_NOUNS),
@@ -126,15 +131,19 @@ class _Group:
     forms: dict[str, int] = field(default_factory=dict)  # written forms, counted
     person_like: float = 0.0
     org_like: int = 0
+    described: bool = False  # an apposition describes it in the question's words and year
 
 
 # Candidate spans --------------------------------------------------------------------------------
 
 _NAME_WORD = r"(?:[A-Z][\w’'&.]*(?:-[A-Z0-9][\w’'&.]*)*|[a-z]+[A-Z]\w*)"
+# A number may sit inside a name ("Nord Stream 2 AG"), not at its edges.
 _NAME = re.compile(
-    rf"(?<![\w’'-]){_NAME_WORD}(?:(?:\s+|\s+(?:of|de|del|van|von|der|la|le|&|the)\s+)"
+    rf"(?<![\w’'-]){_NAME_WORD}(?:(?:\s+\d{{1,3}})?(?:\s+|\s+(?:of|de|del|van|von|der|la|le|&|the)\s+)"
     rf"{_NAME_WORD})*(?!\w)"
 )
+# "Russian forces": a people's adjective before a noun, not a name (of a company, a place).
+_ADJECTIVE = re.compile(r"(?:ian|ean|ese|ish|ican)$")
 _ORG_WORDS = frozenset(
     """inc corp corporation company co group ltd llc plc research games bank reserve
     association commission department ministry university institute foundation agency council
@@ -282,6 +291,12 @@ def find_short_answers(
     outlets = {p.source.lower() for p in passages if p.source}
     years = set(_YEAR.findall(question))
     groups: dict[str, _Group] = defaultdict(_Group)
+    # A date or a number belongs to the event of its own clause ("handed over ... on December
+    # 15"), more than a name does, which a sentence describes as a whole.
+    near_weight = 0.6 if kind in ("date", "number", "amount") else 0.3
+    # Words the passages write in lower case: "Yesterday" opening a sentence is one of them.
+    common = {w for p in passages[:max_passages] for w in re.findall(r"\b[a-z][a-z]+\b", p.text)}
+    seen: set[tuple[str, str, str]] = set()
     for rank, passage in enumerate(passages[:max_passages]):
         cited_spans = [(a, b) for p, a, b in cited if p.chunk_id == passage.chunk_id]
         for unit in passage_units(passage, rank):
@@ -292,14 +307,29 @@ def find_short_answers(
                 key = _key(kind, value)
                 if not key or _given(key, question_words) or key in outlets:
                     continue
+                if kind in _NAMED_KINDS and (
+                    _adjective(value, passage.text, b)
+                    or (value.lower() in common and _opens(passage.text, unit.start, a))
+                ):
+                    continue
+                clause = _clause(passage.text, a, b, unit.start, unit.end)
+                where = (passage.article_id, key, " ".join(clause.split()))
+                if where in seen:  # the same words again: overlapping passages, a repeat
+                    continue
+                seen.add(where)
                 group = groups[key]
                 found = Found(value, passage, a, b, unit.start, unit.end, kind)
-                clause = _clause(passage.text, a, b, unit.start, unit.end)
                 near = _closeness(asked, clause)
-                weight = (closeness + 0.3 * near) / (1 + 0.15 * rank)
+                weight = (closeness + near_weight * near) / (1 + 0.15 * rank)
                 if _other_year(years, clause):
                     weight *= 0.3  # "hosts APEC in 2022?" against "will host APEC in 2023"
-                weight *= _apposition_weight(asked, years, passage.text, b)
+                described = (
+                    _apposition_weight(asked, years, passage.text, b)
+                    if kind in _NAMED_KINDS
+                    else 1.0
+                )
+                weight *= described
+                group.described |= described >= DESCRIBED
                 group.mentions.append((found, weight, is_cited))
                 group.forms[value] = group.forms.get(value, 0) + 1
                 if kind in ("person", "organisation"):
@@ -317,6 +347,25 @@ def find_short_answers(
     if len(scored) > 1 and _disagree(kind, scored, groups):
         return [best, _pick(groups[scored[1][1]], scored[1][0])]
     return [best]
+
+
+_NAMED_KINDS = ("person", "organisation", "place")
+
+
+def _adjective(value: str, text: str, end: int) -> bool:
+    """A single word like "Russian" before a lower-case word: describes, names nothing."""
+    return (
+        " " not in value
+        and bool(_ADJECTIVE.search(value))
+        and bool(re.match(r"\s+[a-z]", text[end : end + 3]))
+    )
+
+
+def _opens(text: str, start: int, position: int) -> bool:
+    """Whether `position` opens the sentence that starts at `start`, or what follows a colon in
+    it (quotes and dashes aside)."""
+    before = text[start:position].strip(" \n\t\"“‘'—-(")
+    return not before or before.endswith(":")
 
 
 def _clause(text: str, start: int, end: int, lo: int, hi: int) -> str:
@@ -417,21 +466,30 @@ def _short_form(short: str, full: str, kind: str) -> bool:
 
 def _score(kind: str, group: _Group) -> float:
     """Agreement across articles and outlets, closeness to the question, cited, kind."""
-    articles = {m.passage.article_id for m, _, _ in group.mentions}
-    sources = {m.passage.source for m, _, _ in group.mentions}
     closeness = max(c for _, c, _ in group.mentions)
     cited = any(is_cited for _, _, is_cited in group.mentions)
     mentions = len(group.mentions)
+    # Agreement counts as far as the agreeing mentions bear on the question: a name every
+    # article repeats in passing ("the United States") is not thereby the answer.
+    articles: dict[str, float] = {}
+    sources: dict[str, float] = {}
+    for found, weight, _ in group.mentions:
+        support = min(1.0, weight / AGREEING)
+        articles[found.passage.article_id] = max(articles.get(found.passage.article_id, 0), support)
+        sources[found.passage.source] = max(sources.get(found.passage.source, 0), support)
     score = (
-        0.25 * len(articles)
-        + 0.15 * len(sources)
+        0.25 * sum(articles.values())
+        + 0.15 * sum(sources.values())
         + 0.15 * math.log2(1 + mentions)
         + closeness
-        + 0.2 * cited
+        + 0.1 * cited
+        + 0.5 * group.described
     )
     if kind in ("person", "organisation"):
         person = min(1.0, 2 * group.person_like / mentions)
         fit = person if kind == "person" else (1 - person) * (0.5 + 0.5 * group.org_like / mentions)
+        if group.described:
+            fit = 1.0  # "Peru, the 2024 APEC host": the text says it is what is asked for
         score *= 0.3 + 0.7 * fit
     return score
 

@@ -120,6 +120,50 @@ def test_two_well_supported_values_that_disagree_are_both_given() -> None:
     assert {f.text for f in found} == {"17 June", "18 June"}
 
 
+def test_a_name_repeated_in_passing_loses_to_the_one_the_text_describes_as_asked() -> None:
+    passages = [
+        make_passage(
+            "Norland will host the games in 2027, the committee said. Norland looks forward to "
+            "working with Estavia, the 2026 games host, and Corvale, the 2028 games host.",
+            article_id=article,
+            source=source,
+        )
+        for article, source in (("a", "Wire"), ("b", "Gazette"), ("c", "Herald"))
+    ] + [make_passage("Norland trade rose in March, Norland officials said.", article_id="d")]
+    (host,) = find_short_answers("Which country hosts the games in 2026?", passages)
+    (who,) = find_short_answers("Who hosts the games in 2028?", passages)
+    assert host.text == "Estavia"
+    assert who.text == "Corvale"  # "who" asks for a person, but the text says Corvale hosts
+
+
+def test_adjectives_and_sentence_openers_are_not_names_and_a_name_may_hold_a_number() -> None:
+    text = (
+        "Yesterday, Russian officials met. The Treasury moved against Russian banks. "
+        "The President directed sanctions on Baltic Line 2 AG and its officers. "
+        "He said yesterday that more would follow."
+    )
+    (company,) = find_short_answers(
+        "Which company did the President direct sanctions on?", [make_passage(text)]
+    )
+    assert company.text == "Baltic Line 2 AG"
+
+
+def test_a_date_belongs_to_the_event_of_its_own_clause_and_a_repeat_counts_once() -> None:
+    replies = (
+        "On 26 January, the alliance sent its written replies to the proposals on security, "
+        "which the ministry requires from the alliance."
+    )
+    text = (
+        f"{replies} The ministry said its proposals, handed over to the alliance on 15 December, "
+        f"were not excessive. {replies}"
+    )
+    (day,) = find_short_answers(
+        "On what date did the ministry hand its security proposals to the alliance?",
+        [make_passage(text)],
+    )
+    assert day.text == "15 December"
+
+
 def test_no_short_answer_for_a_yes_no_question_or_nothing_of_the_kind() -> None:
     passages = [make_passage("The talks went on late into the night.")]
     assert find_short_answers("Did the talks go on late?", passages) == []

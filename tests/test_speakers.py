@@ -286,3 +286,43 @@ def test_a_person_who_never_speaks_on_the_topic_is_refused(
     briefings: Engine, question: str
 ) -> None:
     assert briefings.ask(question, use_llm=False).refused
+
+
+GAGGLE = """Press Gaggle by Press Secretary Jen Psaki En Route Omaha
+
+MS. PSAKI: Good afternoon. I have one item for you at the top. The President will sign the
+rail safety bill on Friday.
+
+Q Jen, tomorrow there's a key report on wheat prices. But first of all, I want to ask: will
+the President visit the flooded towns along the river this week?
+
+MS. PSAKI: I have seen those reports. I have not talked to the President about a trip. Let
+me check with our team on that.
+
+Q And on wheat prices, do you have any —
+
+MS. PSAKI: Yes, on wheat, absolutely. We expect wheat prices to ease in the months ahead as
+the new harvest comes in. Farmers planted more acres this spring, and export routes have
+reopened.
+
+Q On the rail bill, will the unions be at the signing?
+
+MS. PSAKI: I expect the unions will be represented at the signing on Friday. We will have more
+on the guest list soon.
+"""
+
+
+def test_a_reply_that_only_acknowledges_gives_way_to_the_reply_on_the_topic(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    article = {
+        "title": "Press Gaggle by Press Secretary Jen Psaki En Route Omaha",
+        "body": GAGGLE.split("\n\n", 1)[1],
+        "source": "The White House",
+        "published_at": "2022-01-11",
+        "url": "https://example.org/gaggle",
+    }
+    engine = engine_over(tmp_path, [article], embedder)
+    answer = engine.ask("What did Psaki say about the wheat price report?", use_llm=False)
+    assert "wheat prices to ease" in answer.text
+    assert "I have seen those reports" not in answer.text.split("[1]")[0]
