@@ -12,6 +12,7 @@ line and keep their offsets."""
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,7 +133,26 @@ class ArticleText:
         if neighbour_weight:
             around = (np.r_[0.0, score[:-1]] + np.r_[score[1:], 0.0]) / 2
             score = score + neighbour_weight * around
-        return score
+        return self._replies_answer_questions(score) if self.turns else score
+
+    def _replies_answer_questions(
+        self, score: np.ndarray, share: float = 0.8, decay: float = 0.9
+    ) -> np.ndarray:
+        """In a transcript, the reply to a reporter's question on the topic is on it too, though
+        it seldom repeats the question's words: each sentence of a reply scores at least
+        `share` of its question's best sentence, less `decay` a sentence into the reply."""
+        starts = [s.start for s in self.sentences]
+        out = score.copy()
+        for question, reply in zip(self.turns, self.turns[1:], strict=False):
+            if not question.is_question or reply.is_question:
+                continue
+            asked = score[bisect_left(starts, question.start) : bisect_left(starts, question.end)]
+            first, last = bisect_left(starts, reply.start), bisect_left(starts, reply.end)
+            if not asked.size or first == last:
+                continue
+            inherited = share * float(asked.max()) * decay ** np.arange(last - first)
+            out[first:last] = np.maximum(out[first:last], inherited)
+        return out
 
 
 class RecentArticles:

@@ -407,19 +407,42 @@ def _best_reply(
         replies = {key: g for key, g in replies.items() if g[0].dated}
     reply = max(replies.values(), key=_reply_value)
     reply = _with_substance(reply, list(replies.values()))
-    # One quote is one passage's text: the reply's part in the passage of its best sentence.
-    best = max(reply, key=lambda c: c.score).passage.chunk_id
-    reply = sorted((c for c in reply if c.passage.chunk_id == best), key=lambda c: c.unit.start)
-    opening = [reply[0]]
-    for c in reply[1:]:  # the units that follow one another from the reply's start
-        words = sum(len(o.unit.text.split()) for o in opening)
-        gap = c.passage.text[opening[-1].unit.end : c.unit.start]
-        if gap.strip() or words + len(c.unit.text.split()) > max_words:
+    return [_joined(piece) for piece in _opening(reply, max_words)]
+
+
+def _opening(reply: Sequence[Candidate], max_words: int) -> list[list[Candidate]]:
+    """The reply's words from the start of its part in the passage of its best sentence, as far
+    as they run on in the article, in pieces of one passage each (one quote a piece): excerpts
+    may cut a long reply over two passages."""
+    best = max(reply, key=lambda c: c.score)
+    ordered: dict[int, Candidate] = {}  # by article offset: a sentence two passages hold, once
+    for c in sorted(reply, key=lambda c: c.passage is not best.passage):
+        ordered.setdefault(c.passage.article_offset(c.unit.start), c)
+    units = [ordered[k] for k in sorted(ordered)]
+    first = units.index(best)
+    pieces, words = [[units[first]]], len(units[first].unit.text.split())
+    for c in units[first + 1 :]:  # the units that follow one another in the article
+        last = pieces[-1][-1]
+        gap = c.passage.article_offset(c.unit.start) - last.passage.article_offset(last.unit.end)
+        if gap > _RUN_ON or words + len(c.unit.text.split()) > max_words:
             break
-        opening.append(c)
-    while len(opening) > 1 and len(opening[-1].unit.text.split()) < 4:
-        opening.pop()  # "Go ahead.": the floor passed to the next reporter
-    return [_joined(opening)]
+        if c.passage is last.passage and c.passage.text[last.unit.end : c.unit.start].strip():
+            break
+        if c.passage is last.passage:
+            pieces[-1].append(c)
+        else:
+            pieces.append([c])
+        words += len(c.unit.text.split())
+    while len(pieces) > 1 or len(pieces[0]) > 1:
+        if len(pieces[-1][-1].unit.text.split()) >= 4:
+            break
+        pieces[-1].pop()  # "Go ahead.": the floor passed to the next reporter
+        if not pieces[-1]:
+            pieces.pop()
+    return pieces
+
+
+_RUN_ON = 3  # characters between two sentences of a reply that run on (spaces, a line break)
 
 
 def _reply_value(reply: Sequence[Candidate], best: int = 3) -> float:

@@ -94,10 +94,16 @@ def named_outlets(question: str, matcher: OutletMatcher) -> list[Mention]:
     return _merge([*held, *found])
 
 
-def absent_outlets(question: str, matcher: OutletMatcher, authors: set[str]) -> list[str]:
-    """Outlets the question names that the archive does not hold (nor an author it holds)."""
+def absent_outlets(
+    question: str,
+    matcher: OutletMatcher,
+    authors: set[str],
+    mentions: Sequence[Mention] | None = None,
+) -> list[str]:
+    """Outlets the question names (or of `mentions`, those it names as sources) that the archive
+    does not hold (nor an author it holds)."""
     missing = []
-    for mention in named_outlets(question, matcher):
+    for mention in named_outlets(question, matcher) if mentions is None else mentions:
         name = mention.value
         if matcher.holds(name) or _words(name) in authors or name in missing:
             continue
@@ -151,10 +157,16 @@ def archive_silence(retriever: Retriever, parsed: ParsedQuestion) -> Silence | N
 
 def silence_in(parsed: ParsedQuestion, view: CorpusView, keyword: KeywordIndex) -> Silence | None:
     """Why the archive of `view` and `keyword` is silent on the parsed question, or None."""
-    outlets = absent_outlets(parsed.text, view.matcher, _authors(view))
+    # Asked what someone said, an outlet named after them is what they spoke about ("how did
+    # Psaki respond to a New York Times report"), not where to look: a name like any other.
+    said_at = min((i for s in parsed.speakers if (i := parsed.text.find(s)) >= 0), default=-1)
+    mentioned = named_outlets(parsed.text, view.matcher)
+    sources = [m for m in mentioned if said_at < 0 or m.start < said_at]
+    outlets = absent_outlets(parsed.text, view.matcher, _authors(view), sources)
     if outlets:
         return Silence(f"The archive holds no articles from {_listed(outlets)}.", tuple(outlets))
-    skip = [*named_outlets(parsed.text, view.matcher), *parsed.date_mentions]
+    held = [m for m in mentioned if m in sources or view.matcher.holds(m.value)]
+    skip = [*held, *parsed.date_mentions]
     names = absent_entities(named_entities(parsed.text, skip), keyword, view.article_of)
     if names:
         return Silence(f"No article in the archive mentions {_listed(names)}.", tuple(names))

@@ -82,6 +82,12 @@ SPEECH_VERBS: dict[str, str] = {
     "mean": "what follow_up",
     "describe": "what",
     "reveal": "what",
+    # "How did Psaki respond to ...?": a reply is words too.
+    "respond": "what did follow_up",
+    "react": "what did",
+    "reply": "what did",
+    "answer": "what did",
+    "explain": "what did",
 }
 SPEECH_VERB_USES = frozenset(("quote", "chunk", "named", "outlet", "what", "did", "follow_up"))
 
@@ -486,15 +492,17 @@ def passage_turns(passage: _TurnsHolder) -> tuple[Turn, ...]:
     return tuple(out)
 
 
+# A setting before the question proper: "At the February 11 briefing, how did Sullivan ...".
+_SETTING = r"(?:[^,?]{0,80},\s+)?"
 _WHAT_SAID_ABOUT = re.compile(
-    rf"^\W*(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had|will|would)\s+(?P<who>.+?)\s+"
+    rf"^\W*{_SETTING}(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had|will|would)\s+(?P<who>.+?)\s+"
     rf"(?:{speech_verbs('what')})\b.*?\b(?:about|on|regarding|concerning)\s+\S",
     re.I,
 )
 
 
 _WHAT_SAID = re.compile(
-    rf"^\W*(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had)\s+\S.{{0,60}}?\s+"
+    rf"^\W*{_SETTING}(?:and\s+)?(?:what|how)\s+(?:did|does|do|has|have|had)\s+\S.{{0,60}}?\s+"
     rf"(?:{speech_verbs('what')})\b",
     re.I,
 )

@@ -154,6 +154,8 @@ def question_from_record(
         for a in (given if isinstance(given, list) else [given] if given is not None else [])
     ]
     answers = [a for a in answers if a]
+    if not answers and record.get("unanswerable") is True:  # {"unanswerable": true}: refuse
+        answers = [metrics.NO_ANSWER]
     must_contain = _phrases(record.get("must_contain"), where, "must_contain")
     if not answers and not must_contain and require_answers:
         raise EvaluationError(

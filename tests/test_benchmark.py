@@ -76,6 +76,12 @@ def test_generic_jsonl_questions(tmp_path: Path) -> None:
     assert last.evidence == (GoldEvidence(article_id="no-such-article"),)
 
 
+def test_a_question_marked_unanswerable_needs_no_answer(tmp_path: Path) -> None:
+    rows = [{"question": "What did Psaki say about the Oscars?", "unanswerable": True}]
+    (question,) = load_questions(write_jsonl(tmp_path / "refuse.jsonl", rows)).questions
+    assert question.unanswerable
+
+
 def test_bundled_multihop_rag_file() -> None:
     source = load_questions(DEFAULT_QUERIES)
     assert source.format == "multihop-rag"

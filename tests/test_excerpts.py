@@ -97,6 +97,28 @@ def test_a_sentence_longer_than_the_budget_still_comes_alone() -> None:
     assert [article.text[a:b] for a, b in picker.next_runs()] == [SENTENCES[5]]
 
 
+def test_a_reply_scores_as_the_reporters_question_it_answers() -> None:
+    text = (
+        "MS. PSAKI: Good afternoon. The President travels to Ohio on Friday.\n\n"
+        "Q What about the dredging contract for the harbour?\n\n"
+        "MS. PSAKI: Sure. We signed it this morning. Work starts in May.\n\n"
+        "Q And the weather?\n\n"
+        "MS. PSAKI: It is sunny."
+    )
+    record = ChunkRecord("c0", text, {"start": 0, "end": len(text), "title": "Press Briefing"})
+    article = ArticleText.from_chunks([0], [record], words)
+    assert article.turns  # read as a transcript
+    terms = keyword_tokens("dredging contract harbour")
+    idf = dict.fromkeys(terms, 1.0)
+    scores = article.scores(terms, idf, np.zeros(1), dense_weight=0.0, neighbour_weight=0.0)
+    sentences = [article.text[s.start : s.end] for s in article.sentences]
+    by_text = dict(zip(sentences, scores.tolist(), strict=True))
+    asked = by_text["Q What about the dredging contract for the harbour?"]
+    assert by_text["We signed it this morning."] == pytest.approx(0.8 * 0.9 * asked)
+    assert by_text["Work starts in May."] == pytest.approx(0.8 * 0.81 * asked)
+    assert by_text["MS. PSAKI: It is sunny."] == 0.0  # its question is not on the topic
+
+
 def test_a_quotation_over_several_sentences_stays_one_unit_of_an_excerpt() -> None:
     text = (
         'The minister spoke on Friday. "The right to choose alliances is sacred. We say that on '

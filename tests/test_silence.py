@@ -178,3 +178,15 @@ def test_questions_naming_held_outlets_and_known_people_are_not_called_silent(
 ) -> None:
     answer = small_engine.ask(question, use_llm=False)
     assert SILENT_NOTE not in answer.notes
+
+
+def test_an_outlet_named_as_what_a_speaker_answered_is_a_topic_not_a_source(
+    small_engine: Engine,
+) -> None:
+    answer = small_engine.ask(
+        "At the briefing, how did Psaki respond to a Bloomberg report about Kyrgyzstan?",
+        use_llm=False,
+    )
+    assert answer.refused
+    assert "holds no articles from" not in answer.text
+    assert "Kyrgyzstan" in answer.text  # refused for what the archive lacks, the topic

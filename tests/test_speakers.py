@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from assistant.answer import Answer
-from assistant.citations import passage_units
+from assistant.citations import Unit, passage_units
 from assistant.engine import Engine
-from assistant.extractive import attribute
+from assistant.extractive import Attribution, Candidate, _opening, attribute
 from assistant.llm import render_sources
 from assistant.query import OutletMatcher, parse_question
+from assistant.retrieve import Passage
 from assistant.speakers import (
     SPEECH_VERB_USES,
     SPEECH_VERBS,
+    asks_what_was_said,
     attributed_to,
     label_name,
     name_tokens,
@@ -60,6 +62,8 @@ def test_every_speech_verb_counts_somewhere_known_and_every_place_has_verbs() ->
         ("Biden said what about the economy?", ("Biden",)),
         ("According to TechCrunch, who was fired?", ()),
         ("What did the article say about NATO?", ()),
+        ("How did Psaki respond to questions about the tests?", ("Psaki",)),
+        ("At the February 11 briefing, how did Jake Sullivan answer that?", ("Jake Sullivan",)),
     ],
 )
 def test_speakers_whose_words_are_asked_for(question: str, expected: tuple[str, ...]) -> None:
@@ -326,3 +330,37 @@ def test_a_reply_that_only_acknowledges_gives_way_to_the_reply_on_the_topic(
     answer = engine.ask("What did Psaki say about the wheat price report?", use_llm=False)
     assert "wheat prices to ease" in answer.text
     assert "I have seen those reports" not in answer.text.split("[1]")[0]
+
+
+def test_a_setting_before_the_question_keeps_it_a_question_about_words() -> None:
+    question = "Aboard Air Force One, how did Psaki respond to a report on crime?"
+    assert asks_what_was_said(question) == "Psaki"
+    assert asks_what_was_said("In 2022, which company did Orbitel buy?") == ""
+
+
+def test_a_reply_cut_over_two_excerpts_is_quoted_on_from_its_best_sentence() -> None:
+    first = "Well, last July we said so. Our hope is that platforms act."
+    second = "That includes the app. This label is a positive step."
+    a = make_passage(first, chunk_id="x-0001", start=100)
+    b = make_passage(second, chunk_id="x-0002", start=100 + len(first) + 1)
+
+    def unit(passage: Passage, index: int, sentence: str, score: float) -> Candidate:
+        start = passage.text.index(sentence)
+        end = start + len(sentence)
+        attribution = Attribution("Jen Psaki", start, end)
+        return Candidate(
+            0, Unit(index, start, end, sentence), passage, score, score, attribution, True, set()
+        )
+
+    reply = [
+        unit(a, 0, "Well, last July we said so.", 0.3),
+        unit(a, 0, "Our hope is that platforms act.", 0.6),
+        unit(b, 1, "That includes the app.", 0.2),
+        unit(b, 1, "This label is a positive step.", 0.4),
+    ]
+    pieces = _opening(reply, max_words=110)
+    assert [[c.unit.text for c in piece] for piece in pieces] == [
+        ["Our hope is that platforms act."],
+        ["That includes the app.", "This label is a positive step."],
+    ]
+    assert _opening(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
