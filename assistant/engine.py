@@ -335,7 +335,8 @@ def _generated_short_answer(answer: Answer) -> None:
         (c.passage, c.passage_offset, c.passage_offset + len(c.quote)) for c in answer.citations
     ]
     passages = [c.passage for c in answer.citations]
-    for item in find_short_answers(answer.standalone_question, passages, cited)[:1]:
+    found = find_short_answers(answer.standalone_question, passages, cited, only_cited=True)
+    for item in found[:1]:
         for citation, (passage, a, b) in zip(answer.citations, cited, strict=True):
             inside = passage.chunk_id == item.passage.chunk_id and a <= item.start < item.end <= b
             if inside and item.text.lower() in answer.text.lower():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
 from assistant.answer import format_date
 from assistant.citations import Evidence, Unit
+from assistant.replies import best_reply, prompted_by_meaning
 from assistant.retrieve import Passage
 from assistant.speakers import (
     ReporterQuestions,
@@ -41,8 +42,18 @@ def question_topic(question: str, speaker: str) -> str:
     """What a "what did X say about T?" question is about (T), or the question itself."""
     if not speaker:
         return question
-    match = re.search(r"\b(?:about|on|regarding|concerning|of)\s+(?P<topic>.+?)\s*\??$", question)
+    match = _REPLY_TOPIC.search(question) or re.search(
+        r"\b(?:about|on|regarding|concerning|of)\s+(?P<topic>.+?)\s*\??$", question
+    )
     return match.group("topic") if match else question
+
+
+# "How did X answer whether ...", "respond to questions about ...": what follows is the topic.
+_REPLY_TOPIC = re.compile(
+    r"\b(?:respond|react|reply|answer)\s+(?:to\s+)?(?:(?:a\s+)?questions?\s+(?:about|on)\s+)?"
+    r"(?P<topic>(?:whether|if|that|the|a|an|his|her|their|questions?)\b.+?)\s*\??$",
+    re.I,
+)
 
 
 # Attribution of quotes inside an article: a speaker named by these words is described, not named
@@ -252,7 +263,7 @@ def rank_candidates(
     ]
     _weigh_by_meaning(shortlist, evidence, question_vectors)
     if speaker:
-        _prompted_by_meaning(shortlist, topic_words or wanted)
+        prompted_by_meaning(shortlist, topic_words or wanted)
     return sorted(shortlist, key=lambda c: -c.score)
 
 
@@ -279,50 +290,6 @@ def _weigh_by_meaning(
         candidate.topic = max(0.7 * float(on_topic) + 0.3 * candidate.relevance, candidate.prompted)
         candidate.relevance = 0.7 * float(similarity) + 0.3 * candidate.relevance
         candidate.score = candidate.relevance + candidate.score
-
-
-def _prompted_by_meaning(shortlist: Sequence[Candidate], topic: set[str]) -> None:
-    """A reply is on the topic as far as the reporter's question before it is, by meaning too
-    ("Does the President have a stand on whether athletes should ..." for "athletes speaking
-    out"). Turns are matched in article offsets: the question may sit in another excerpt."""
-    asked: dict[tuple[str, int], float] = {}
-    for c in shortlist:
-        found = _article_turn(c) if c.question else None
-        if found is not None:
-            key = (c.passage.article_id, found[0][found[1]].start)
-            words = len(topic & c.words) / len(topic) if topic else 0.0
-            asked[key] = max(asked.get(key, 0.0), c.topic, words)
-    if not asked:
-        return
-    # An article's turns as far as any of its passages holds them: a reply's question may sit
-    # in another excerpt of the article than the reply.
-    known: dict[str, dict[int, Turn]] = {}
-    for c in shortlist:
-        known.setdefault(c.passage.article_id, {}).update((t.start, t) for t in c.passage.turns)
-    held = {a: sorted(turns.values(), key=lambda t: t.start) for a, turns in known.items()}
-    for c in shortlist:
-        found = _article_turn(c, held[c.passage.article_id]) if c.by_asked else None
-        if found is None or found[1] == 0:
-            continue
-        turns, i = found
-        before = turns[i - 1]
-        if before.is_question and before.end >= turns[i].start:
-            prompt = asked.get((c.passage.article_id, before.start), 0.0)
-            c.prompted = max(c.prompted, prompt)
-            c.topic = max(c.topic, prompt)
-
-
-def _article_turn(
-    c: Candidate, turns: Sequence[Turn] | None = None
-) -> tuple[Sequence[Turn], int] | None:
-    """The article's turns near the candidate (its passage's, or `turns`) and the index of the
-    one holding it."""
-    turns = c.passage.turns if turns is None else turns
-    position = c.passage.article_offset(c.unit.start)
-    for i, turn in enumerate(turns):
-        if turn.start <= position < turn.end:
-            return turns, i
-    return None
 
 
 def _published_within(passage: Passage, days: Sequence[tuple[date, date]]) -> bool:
@@ -365,7 +332,7 @@ def choose_sentences(
         candidates = own + [c for c in candidates if id(c) not in first]
         answers = [c for c in candidates if not c.question]
     best = answers[0].score
-    chosen = _best_reply(candidates)
+    chosen = best_reply(candidates)
     words = sum(len(c.unit.text.split()) for c in chosen)
     for candidate in candidates:
         if len(chosen) >= max_sentences:
@@ -388,108 +355,6 @@ def choose_sentences(
         chosen.append(candidate)
         words += n_words
     return chosen
-
-
-def _best_reply(
-    candidates: Sequence[Candidate], *, floor: float = 0.45, max_words: int = 110
-) -> list[Candidate]:
-    """Asked what someone said on a topic, in a transcript: the opening of their reply to the
-    reporter's question most on that topic (at least `floor` of it), quoted as one piece."""
-    replies: dict[tuple[str, int], list[Candidate]] = {}
-    for c in candidates:
-        if c.by_asked and c.prompted >= floor and c.attribution is not None:
-            found = _article_turn(c)
-            if found is not None:  # a turn may be cut over two excerpts: one reply still
-                replies.setdefault((c.passage.article_id, found[0][found[1]].start), []).append(c)
-    if not replies:
-        return []
-    if any(g[0].dated for g in replies.values()):  # "on January 31": that day's replies
-        replies = {key: g for key, g in replies.items() if g[0].dated}
-    reply = max(replies.values(), key=_reply_value)
-    reply = _with_substance(reply, list(replies.values()))
-    return [_joined(piece) for piece in _opening(reply, max_words)]
-
-
-def _opening(reply: Sequence[Candidate], max_words: int) -> list[list[Candidate]]:
-    """The reply's words from the start of its part in the passage of its best sentence, as far
-    as they run on in the article, in pieces of one passage each (one quote a piece): excerpts
-    may cut a long reply over two passages."""
-    best = max(reply, key=lambda c: c.score)
-    ordered: dict[int, Candidate] = {}  # by article offset: a sentence two passages hold, once
-    for c in sorted(reply, key=lambda c: c.passage is not best.passage):
-        ordered.setdefault(c.passage.article_offset(c.unit.start), c)
-    units = [ordered[k] for k in sorted(ordered)]
-    first = units.index(best)
-    pieces, words = [[units[first]]], len(units[first].unit.text.split())
-    for c in units[first + 1 :]:  # the units that follow one another in the article
-        last = pieces[-1][-1]
-        gap = c.passage.article_offset(c.unit.start) - last.passage.article_offset(last.unit.end)
-        if gap > _RUN_ON or words + len(c.unit.text.split()) > max_words:
-            break
-        if c.passage is last.passage and c.passage.text[last.unit.end : c.unit.start].strip():
-            break
-        if c.passage is last.passage:
-            pieces[-1].append(c)
-        else:
-            pieces.append([c])
-        words += len(c.unit.text.split())
-    while len(pieces) > 1 or len(pieces[0]) > 1:
-        if len(pieces[-1][-1].unit.text.split()) >= 4:
-            break
-        pieces[-1].pop()  # "Go ahead.": the floor passed to the next reporter
-        if not pieces[-1]:
-            pieces.pop()
-    return pieces
-
-
-_RUN_ON = 3  # characters between two sentences of a reply that run on (spaces, a line break)
-
-
-def _reply_value(reply: Sequence[Candidate], best: int = 3) -> float:
-    """How well a reply answers: its question's share of the topic, how its best few sentences
-    score (a reply on the topic says more than one thing about it), and whether it names the
-    topic itself (a question on two topics gets a reply on one of them)."""
-    scores = sorted((c.score for c in reply), reverse=True)[:best]
-    prompted = max(c.prompted for c in reply)
-    named = set().union(*(c.topic_words for c in reply))
-    return prompted + sum(scores) / len(scores) + 0.3 * min(1.0, len(named) / 2)
-
-
-_EXCHANGE = 1500  # characters of a transcript within which a follow-up stays on one topic
-
-
-def _with_substance(
-    reply: list[Candidate], replies: Sequence[list[Candidate]], *, min_words: int = 8
-) -> list[Candidate]:
-    """A reply too short to say anything ("I have seen those reports.") gives way to the same
-    speaker's next reply on the topic in that exchange, after the reporter follows up."""
-    if sum(len(c.unit.text.split()) for c in reply) >= min_words:
-        return reply
-    article = reply[0].passage.article_id
-
-    def start(group: Sequence[Candidate]) -> int:
-        return min(c.passage.article_offset(c.unit.start) for c in group)
-
-    at = start(reply)
-    later = [
-        (start(g), g)
-        for g in replies
-        if g[0].passage.article_id == article and at < start(g) <= at + _EXCHANGE
-    ]
-    return min(later, key=lambda pair: pair[0])[1] if later else reply
-
-
-def _joined(units: Sequence[Candidate]) -> Candidate:
-    """Consecutive units of one speaker's turn as one candidate (one quote, one citation)."""
-    first, last = units[0], units[-1]
-    if len(units) == 1 or first.attribution is None or last.attribution is None:
-        return first
-    text = first.passage.text
-    unit = Unit(
-        first.unit.passage, first.unit.start, last.unit.end, text[first.unit.start : last.unit.end]
-    )
-    attribution = replace(first.attribution, quote_end=last.attribution.quote_end)
-    return replace(first, unit=unit, attribution=attribution, words=first.words | last.words)
 
 
 def _repeats(a: Candidate, b: Candidate) -> bool:

@@ -60,12 +60,18 @@ _YES_NO_START = re.compile(
 
 def answer_kind(question: str) -> str:
     """What the question asks for: one of KINDS, or "" (a yes/no question, an explanation)."""
+    return _asked(question)[0]
+
+
+def _asked(question: str) -> tuple[str, str]:
+    """The kind of answer asked for, and the noun that names it ("manufacturer" in "Which gun
+    manufacturer ...?"; "" when the question word alone says it)."""
     text = " ".join(question.split())
     if _YES_NO_START.match(text):
-        return "choice" if choice_options(text) else ""
+        return ("choice" if choice_options(text) else ""), ""
     match = _HEAD.search(text)
     if match is None:
-        return ""
+        return "", ""
     wh = " ".join(match.group("wh").lower().split())
     heads = re.findall(r"[\w-]+", (match.group("noun") or "").lower())
     # The noun asked about ends where the verb starts: "which company did President Biden ..."
@@ -80,7 +86,7 @@ def answer_kind(question: str) -> str:
         heads = []  # "who hosts APEC": a verb follows, not a kind ("who is the host": a kind)
     by_wh = {"when": "date", "how many": "number", "how much": "amount", "where": "place"}
     if wh in by_wh:
-        return by_wh[wh]
+        return by_wh[wh], ""
     for head in heads:  # the first word that names a kind: "which country hosts ..."
         for kind, nouns in (
             ("person", _PERSON_NOUNS),
@@ -91,10 +97,10 @@ def answer_kind(question: str) -> str:
             ("amount", _AMOUNT_NOUNS),
         ):
             if head in nouns or head.removesuffix("s") in nouns:
-                return kind
+                return kind, head
     if wh in ("who", "whom", "whose"):
-        return "person"
-    return ""
+        return "person", ""
+    return "", ""
 
 
 def choice_options(question: str) -> tuple[str, str] | None:
@@ -280,11 +286,13 @@ def find_short_answers(
     *,
     kind: str | None = None,
     max_passages: int = ANSWER_PASSAGES,
+    only_cited: bool = False,
 ) -> list[Found]:
     """The short answer to `question` from the passages, best first: one, two when the passages
     disagree and both are well supported, or none. `cited`: the answer's sentences (passage and
-    span of its text), searched first and favoured."""
-    kind = answer_kind(question) if kind is None else kind
+    span of its text), favoured, or with `only_cited` the only ones searched."""
+    asked_kind, noun = _asked(question)
+    kind = asked_kind if kind is None else kind
     if kind in ("", "choice"):
         return []
     asked = set(keyword_tokens(question))
@@ -303,6 +311,8 @@ def find_short_answers(
         for unit in passage_units(passage, rank):
             closeness = _closeness(asked, unit.text)
             is_cited = any(a < unit.end and unit.start < b for a, b in cited_spans)
+            if only_cited and not is_cited:
+                continue
             for a, b in _spans(kind, passage.text, unit.start, unit.end):
                 value = passage.text[a:b]
                 key = _key(kind, value)
@@ -324,11 +334,11 @@ def find_short_answers(
                 weight = (closeness + near_weight * near) / (1 + 0.15 * rank)
                 if _other_year(years, clause):
                     weight *= 0.3  # "hosts APEC in 2022?" against "will host APEC in 2023"
-                described = (
-                    _apposition_weight(asked, years, passage.text, b)
-                    if kind in _NAMED_KINDS
-                    else 1.0
+                described = _described(
+                    kind, noun, asked, years, question_words, passage.text, (unit.start, a, b)
                 )
+                if _partly_given(key, question_words):
+                    weight *= 0.5  # "Sandy Hook Elementary School" for "... Sandy Hook ...?"
                 weight *= described
                 group.described |= described >= DESCRIBED
                 group.mentions.append((found, weight, is_cited))
@@ -337,6 +347,11 @@ def find_short_answers(
                     person = _person_like(value, passage.text, a, b)
                     group.person_like += person
                     group.org_like += _org_like(value) and not person
+    return _ranked(kind, groups)
+
+
+def _ranked(kind: str, groups: dict[str, _Group]) -> list[Found]:
+    """The best candidate, and the second where the passages disagree; none without one."""
     if kind in ("person", "organisation"):
         _merge_short_forms(groups, kind)
     scored = sorted(
@@ -353,6 +368,25 @@ def find_short_answers(
 _NAMED_KINDS = ("person", "organisation", "place")
 
 
+def _described(
+    kind: str,
+    noun: str,
+    asked: set[str],
+    years: set[str],
+    question_words: set[str],
+    text: str,
+    where: tuple[int, int, int],
+) -> float:
+    """How surely the words around a name (sentence start, name start, name end) describe it as
+    what is asked: an apposition in the question's words and year, or the question's own noun
+    right before it ("the gun manufacturer Remington"); 1.0 for neither."""
+    start, a, b = where
+    described = _apposition_weight(asked, years, text, b) if kind in _NAMED_KINDS else 1.0
+    if noun and _named_before(noun, question_words, text, start, a):
+        described = max(described, DESCRIBED)
+    return described
+
+
 def _adjective(value: str, text: str, end: int) -> bool:
     """A single word like "Russian" before a lower-case word: describes, names nothing."""
     return (
@@ -360,6 +394,29 @@ def _adjective(value: str, text: str, end: int) -> bool:
         and bool(_ADJECTIVE.search(value))
         and bool(re.match(r"\s+[a-z]", text[end : end + 3]))
     )
+
+
+def _named_before(
+    noun: str, question_words: set[str], text: str, start: int, position: int
+) -> bool:
+    """Whether the question's own words for what it asks ("gun manufacturer") come right before
+    the name: the noun and the word before it ("parent company Alphabet" is not "Which
+    company ...?")."""
+    before = re.findall(r"[\w-]+", text[max(start, position - 40) : position].lower())
+    return (
+        len(before) >= 2
+        and before[-1].removesuffix("s") == noun.removesuffix("s")
+        and before[-2] in question_words
+        and before[-2] not in STOPWORDS
+    )
+
+
+def _partly_given(key: str, question_words: set[str]) -> bool:
+    """Two of the name's words, or half of them, are the question's: what it asks about, not
+    the answer."""
+    words = key.split()
+    given = sum(w in question_words for w in words)
+    return len(words) > 1 and (given >= 2 or 2 * given >= len(words))
 
 
 def _opens(text: str, start: int, position: int) -> bool:

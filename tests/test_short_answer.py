@@ -148,6 +148,18 @@ def test_adjectives_and_sentence_openers_are_not_names_and_a_name_may_hold_a_num
     assert company.text == "Baltic Line 2 AG"
 
 
+def test_the_questions_own_words_before_a_name_mark_it_and_a_name_it_gives_is_not_it() -> None:
+    text = (
+        "Today, the families of the Brookfield Harbour Disaster won a settlement with the ferry "
+        "company Calloway. Its parent company Vantor said little."
+    )
+    (found,) = find_short_answers(
+        "Which ferry company reached a settlement with families of the Brookfield Harbour victims?",
+        [make_passage(text)],
+    )
+    assert found.text == "Calloway"
+
+
 def test_a_date_belongs_to_the_event_of_its_own_clause_and_a_repeat_counts_once() -> None:
     replies = (
         "On 26 January, the alliance sent its written replies to the proposals on security, "

@@ -12,9 +12,10 @@ import pytest
 from assistant.answer import Answer
 from assistant.citations import Unit, passage_units
 from assistant.engine import Engine
-from assistant.extractive import Attribution, Candidate, _opening, attribute
+from assistant.extractive import Attribution, Candidate, attribute
 from assistant.llm import render_sources
 from assistant.query import OutletMatcher, parse_question
+from assistant.replies import reply_opening
 from assistant.retrieve import Passage
 from assistant.speakers import (
     SPEECH_VERB_USES,
@@ -358,9 +359,9 @@ def test_a_reply_cut_over_two_excerpts_is_quoted_on_from_its_best_sentence() -> 
         unit(b, 1, "That includes the app.", 0.2),
         unit(b, 1, "This label is a positive step.", 0.4),
     ]
-    pieces = _opening(reply, max_words=110)
+    pieces = reply_opening(reply, max_words=110)
     assert [[c.unit.text for c in piece] for piece in pieces] == [
         ["Our hope is that platforms act."],
         ["That includes the app.", "This label is a positive step."],
     ]
-    assert _opening(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
+    assert reply_opening(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
