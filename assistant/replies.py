@@ -60,13 +60,19 @@ def _article_turn(
 
 
 def best_reply(
-    candidates: Sequence[Candidate], *, floor: float = 0.45, max_words: int = 110
+    candidates: Sequence[Candidate],
+    *,
+    floor: float = 0.45,
+    dated_floor: float = 0.3,
+    max_words: int = 110,
 ) -> list[Candidate]:
     """Asked what someone said on a topic, in a transcript: the opening of their reply to the
-    reporter's question most on that topic (at least `floor` of it), quoted as one piece."""
+    reporter's question most on that topic (at least `floor` of it; `dated_floor` on the day
+    the question names, which says much of which reply), quoted as one piece."""
     replies: dict[tuple[str, int], list[Candidate]] = {}
     for c in candidates:
-        if c.by_asked and c.prompted >= floor and c.attribution is not None:
+        wanted = dated_floor if c.dated else floor
+        if c.by_asked and c.prompted >= wanted and c.attribution is not None:
             found = _article_turn(c)
             if found is not None:  # a turn may be cut over two excerpts: one reply still
                 replies.setdefault((c.passage.article_id, found[0][found[1]].start), []).append(c)
@@ -79,10 +85,12 @@ def best_reply(
     return [_joined(piece) for piece in reply_opening(reply, max_words)]
 
 
-def reply_opening(reply: Sequence[Candidate], max_words: int) -> list[list[Candidate]]:
-    """The reply's words from the start of its part in the passage of its best sentence, as far
-    as they run on in the article, in pieces of one passage each (one quote a piece): excerpts
-    may cut a long reply over two passages."""
+def reply_opening(
+    reply: Sequence[Candidate], max_words: int, max_pieces: int = 2
+) -> list[list[Candidate]]:
+    """The reply's words from its best sentence on, in article order, up to `max_words`: in
+    pieces of sentences that run on in one passage (one quote a piece), a new piece where the
+    excerpts left a sentence out or the next passage takes the reply on."""
     best = max(reply, key=lambda c: c.score)
     ordered: dict[int, Candidate] = {}  # by article offset: a sentence two passages hold, once
     for c in sorted(reply, key=lambda c: c.passage is not best.passage):
@@ -90,17 +98,20 @@ def reply_opening(reply: Sequence[Candidate], max_words: int) -> list[list[Candi
     units = [ordered[k] for k in sorted(ordered)]
     first = units.index(best)
     pieces, words = [[units[first]]], len(units[first].unit.text.split())
-    for c in units[first + 1 :]:  # the units that follow one another in the article
+    for c in units[first + 1 :]:
+        if words + len(c.unit.text.split()) > max_words:
+            break
         last = pieces[-1][-1]
         gap = c.passage.article_offset(c.unit.start) - last.passage.article_offset(last.unit.end)
-        if gap > _RUN_ON or words + len(c.unit.text.split()) > max_words:
-            break
-        if c.passage is last.passage and c.passage.text[last.unit.end : c.unit.start].strip():
-            break
-        if c.passage is last.passage:
+        runs_on = (
+            c.passage is last.passage and not c.passage.text[last.unit.end : c.unit.start].strip()
+        )
+        if runs_on and gap <= _RUN_ON:
             pieces[-1].append(c)
-        else:
+        elif len(pieces) < max_pieces:
             pieces.append([c])
+        else:
+            break
         words += len(c.unit.text.split())
     while len(pieces) > 1 or len(pieces[0]) > 1:
         if len(pieces[-1][-1].unit.text.split()) >= 4:

@@ -365,3 +365,41 @@ def test_a_reply_cut_over_two_excerpts_is_quoted_on_from_its_best_sentence() -> 
         ["That includes the app.", "This label is a positive step."],
     ]
     assert reply_opening(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
+
+
+def test_the_day_a_question_names_picks_that_days_reply_though_its_question_is_looser(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    def briefing(day: str, body: str) -> dict[str, str]:
+        return {
+            "title": f"Press Briefing by Press Secretary Jen Psaki, {day}, 2022",
+            "body": body,
+            "source": "The White House",
+            "published_at": f"2022-{'01-14' if day.startswith('Jan') else '02-18'}",
+            "url": f"https://example.org/{day.replace(' ', '-')}",
+        }
+
+    articles = [
+        briefing(
+            "January 14",
+            "MS. PSAKI: Good afternoon.\n\nQ And then, I have one question on Iran. Can you talk "
+            "about what this final push for an agreement looks like?\n\nMS. PSAKI: I, of course, "
+            "agree with the Secretary. Though there has been some progress, if we don't reach an "
+            "understanding soon, we will have to consider a different path forward.\n\nQ On the "
+            "storm, will FEMA send more teams?\n\nMS. PSAKI: FEMA has sent four more teams.",
+        ),
+        briefing(
+            "February 18",
+            "MS. PSAKI: Hi everyone.\n\nQ Jen, on the Vienna talks on the Iran nuclear deal, where "
+            "do things stand?\n\nMS. PSAKI: The Vienna talks on the Iran nuclear deal continue to "
+            "be in the eighth round.\n\nQ And on the budget?\n\nMS. PSAKI: It comes out in March.",
+        ),
+    ]
+    engine = engine_over(tmp_path, articles, embedder)
+    answer = engine.ask(
+        "What did Psaki say about the Vienna talks on the Iran nuclear deal at her January 14 "
+        "briefing?",
+        use_llm=False,
+    )
+    assert answer.citations[0].passage.published.startswith("2022-01-14")
+    assert "consider a different path forward" in answer.text
