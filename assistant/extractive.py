@@ -494,8 +494,8 @@ def speaks_on_topic(
 ) -> bool:
     """Whether the person asked about says anything on the question's topic in the evidence:
     their turn or quote, or words reported as theirs ("Psaki said the ..."), scored against the
-    topic alone. Evidence that names them without their words gives them the benefit of the
-    doubt."""
+    topic alone. Evidence that only names them holds none of their words: answering with
+    someone else's would not answer what they said."""
     surname = strip_titles(speaker).split()[-1] if speaker.split() else ""
     reported = speaking_pattern(surname) if surname else None
     own = [
@@ -504,8 +504,6 @@ def speaks_on_topic(
         if not c.question
         and (c.by_asked or (reported is not None and reported.search(c.unit.text)))
     ]
-    if not own and any(names_in(speaker, c.passage) for c in candidates):
-        return True  # named but never quoted here: retrieval may have missed their words
     return any(c.vector is not None and c.topic >= floor for c in own)
 
 

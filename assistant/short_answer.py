@@ -179,6 +179,10 @@ _TITLE_BEFORE = re.compile(
     r"manager|player|receiver|rapper|director|host|governor)\.?|\b(?:he|she)\b[^.]{0,3})\s*$",
     re.I,
 )
+_PERSON_TITLES = frozenset(
+    """president senator governor secretary minister ambassador mr mrs ms dr judge justice
+    chancellor congressman congresswoman representative mayor general admiral""".split()
+)
 _PERSON_AFTER = re.compile(r"^(?:,\s*(?:who|\d{2},)|\s+(?:said|says|told|who|himself|herself)\b)")
 
 _MONTH = rf"(?:{MONTH_PATTERN})\.?"
@@ -343,8 +347,10 @@ def find_short_answers(
                 group.described |= described >= DESCRIBED
                 group.mentions.append((found, weight, is_cited))
                 group.forms[value] = group.forms.get(value, 0) + 1
-                if kind in ("person", "organisation"):
+                if kind in _NAMED_KINDS:
                     person = _person_like(value, passage.text, a, b)
+                    if kind == "place" and person < 1.0:
+                        person = 0.0  # only a title or "said" tells a person from "New York"
                     group.person_like += person
                     group.org_like += _org_like(value) and not person
     return _ranked(kind, groups)
@@ -473,13 +479,17 @@ def _given(key: str, question_words: set[str]) -> bool:
 
 
 def _person_like(value: str, text: str, start: int, end: int) -> float:
-    """How surely a person's name: 1 when introduced by a title ("CEO Sam Altman") or followed
-    by "said"; 0.4 for two to four capitalised words without a company word; else 0."""
+    """How surely a person's name: 1 when introduced by a title ("CEO Sam Altman", "President
+    Joseph R. Biden") or followed by "said"; 0.4 for two to four capitalised words without a
+    company word; else 0."""
     words = value.split()
     if any(w.lower().strip(".") in _ORG_WORDS | _THING_WORDS for w in words):
         return False
-    if _TITLE_BEFORE.search(text[max(0, start - 40) : start]) or _PERSON_AFTER.match(
-        text[end : end + 20]
+    titled = len(words) > 1 and words[0].lower().strip(".") in _PERSON_TITLES
+    if (
+        titled
+        or _TITLE_BEFORE.search(text[max(0, start - 40) : start])
+        or _PERSON_AFTER.match(text[end : end + 20])
     ):
         return 1.0
     shaped = 2 <= len(words) <= 4 and all(
@@ -543,9 +553,15 @@ def _score(kind: str, group: _Group) -> float:
         + 0.1 * cited
         + 0.5 * group.described
     )
-    if kind in ("person", "organisation"):
+    if kind in _NAMED_KINDS:
         person = min(1.0, 2 * group.person_like / mentions)
-        fit = person if kind == "person" else (1 - person) * (0.5 + 0.5 * group.org_like / mentions)
+        fit = (
+            person
+            if kind == "person"
+            else 1 - person  # a place is no person: "President Joseph R. Biden" for a county
+            if kind == "place"
+            else (1 - person) * (0.5 + 0.5 * group.org_like / mentions)
+        )
         if group.described:
             fit = 1.0  # "Peru, the 2024 APEC host": the text says it is what is asked for
         score *= 0.3 + 0.7 * fit

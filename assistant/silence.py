@@ -132,7 +132,14 @@ def absent_entities(
     (`article_of`: each keyword row's article)."""
     missing = []
     for name in names:
-        terms = keyword_tokens(name.value)
+        if _in_one_article(keyword_tokens(name.value), keyword, article_of):
+            continue  # as written ("USB-C-to-USB-C")
+        # "Capitol-anniversary": the capitalised part names; "Gambian": the archive's "Gambia"
+        terms = keyword_tokens(" ".join(_named_parts(name.value)))
+        if len(terms) > 1:
+            terms = [
+                t for t in terms if keyword.chunks_with(t).size or not _spelt_otherwise(t, keyword)
+            ]
         if not terms or _in_one_article(terms, keyword, article_of):
             continue
         if len(terms) == 1 and _spelt_otherwise(terms[0], keyword):
@@ -168,9 +175,31 @@ def silence_in(parsed: ParsedQuestion, view: CorpusView, keyword: KeywordIndex) 
     held = [m for m in mentioned if m in sources or view.matcher.holds(m.value)]
     skip = [*held, *parsed.date_mentions]
     names = absent_entities(named_entities(parsed.text, skip), keyword, view.article_of)
+    if said_at >= 0:  # "What did Fauci say about the monkeypox outbreak?"
+        names += [w for w in absent_topic_words(parsed.text[said_at:], keyword) if w not in names]
     if names:
         return Silence(f"No article in the archive mentions {_listed(names)}.", tuple(names))
     return None
+
+
+_TOPIC = re.compile(r"\b(?:about|on|regarding|concerning)\s+(?P<topic>.+?)\s*\??$", re.I)
+
+
+def absent_topic_words(asked: str, keyword: KeywordIndex) -> list[str]:
+    """Words of the topic of "what did X say about T?" (`asked`: from X on) that no article
+    holds, in any ending: the person cannot have spoken on it here."""
+    found = _TOPIC.search(asked)
+    if found is None:
+        return []
+    missing = []
+    for word in re.findall(r"[A-Za-z][\w’']*", found.group("topic")):
+        terms = [t for t in keyword_tokens(word) if len(t) >= 5]
+        if terms and all(
+            not keyword.chunks_with(t).size and not keyword.has_prefix(t[: len(t) - 2])
+            for t in terms
+        ):
+            missing.append(word)
+    return missing
 
 
 def _strip_openers(text: str, start: int, end: int) -> Mention | None:
@@ -218,8 +247,23 @@ def _in_one_article(terms: Sequence[str], keyword: KeywordIndex, article_of: np.
 
 
 def _spelt_otherwise(term: str, keyword: KeywordIndex) -> bool:
-    """A long word the archive spells with another ending ("Zelensky", "Zelenskyy")."""
+    """A long word the archive spells with another ending ("Zelensky", "Zelenskyy"; "Gambian",
+    "Gambia")."""
     return len(term) >= 7 and keyword.has_prefix(term[: len(term) - 2])
+
+
+def _named_parts(name: str) -> list[str]:
+    """The parts of a name that name: lower-case parts of a hyphened word are words, not names
+    ("Capitol-anniversary")."""
+    kept = []
+    for word in name.split():
+        parts = word.split("-")
+        kept.append(
+            word
+            if not any(p.islower() for p in parts)
+            else " ".join(p for p in parts if p and not p.islower())
+        )
+    return [k for k in kept if k]
 
 
 def _merge(mentions: Sequence[Mention]) -> list[Mention]:

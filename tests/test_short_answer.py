@@ -239,3 +239,14 @@ def test_an_answer_to_a_question_without_a_short_answer_has_none(name_engine: En
     answer = name_engine.ask("Why was the harbour closed and then reopened?", use_llm=False)
     assert answer.short_answers == []
     assert not Path(answer.text).name.startswith("The articles differ")
+
+
+def test_a_place_question_passes_over_a_person_named_with_a_title() -> None:
+    text = (
+        "Yesterday, President Joseph R. Biden made the county eligible for federal aid after "
+        "the fires. Federal aid is available in Boulder County."
+    )
+    (county,) = find_short_answers(
+        "Which Colorado county was made eligible for federal aid?", [make_passage(text)]
+    )
+    assert county.text == "Boulder County"

@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from assistant.answer import REFUSAL
 from assistant.query import OutletMatcher
-from assistant.silence import named_entities, named_outlets
+from assistant.silence import (
+    absent_entities,
+    absent_topic_words,
+    named_entities,
+    named_outlets,
+)
 from index.keyword import ChunkRecord, KeywordIndex
 
 if TYPE_CHECKING:
@@ -190,3 +196,40 @@ def test_an_outlet_named_as_what_a_speaker_answered_is_a_topic_not_a_source(
     assert answer.refused
     assert "holds no articles from" not in answer.text
     assert "Kyrgyzstan" in answer.text  # refused for what the archive lacks, the topic
+
+
+def _index_of(tmp_path: Path, texts: list[str]) -> KeywordIndex:
+    index = KeywordIndex(tmp_path / "keyword")
+    index.rebuild([ChunkRecord(f"c{i}", t, {}) for i, t in enumerate(texts)], "state")
+    return index
+
+
+def test_names_in_hyphened_words_and_other_endings_are_not_called_absent(tmp_path: Path) -> None:
+    texts = [
+        "Karine Jean-Pierre briefed reporters on the Capitol.",
+        "The President of the Gambia, Adama Barrow, was sworn in.",
+    ]
+    keyword = _index_of(tmp_path, texts)
+    article_of = np.arange(len(texts))
+
+    def absent(question: str) -> list[str]:
+        return absent_entities(named_entities(question), keyword, article_of)
+
+    assert absent("What did Karine Jean-Pierre say?") == []
+    assert absent("What did Jean-Pierre say about the Capitol-anniversary speech?") == []
+    assert absent("Where was Gambian President Adama Barrow sworn in?") == []
+    assert absent("What did Jean-Pierre say about Kyrgyzstan-border talks?") == [
+        "Kyrgyzstan-border"
+    ]
+
+
+def test_a_topic_word_no_article_holds_is_what_the_archive_lacks(
+    tmp_path: Path, small_engine: Engine
+) -> None:
+    keyword = _index_of(tmp_path, ["Psaki spoke of the outbreak and negative tests."])
+    assert absent_topic_words("Psaki say about the monkeypox outbreak?", keyword) == ["monkeypox"]
+    assert absent_topic_words("Psaki say about negative-test regulations?", keyword) == [
+        "regulations"
+    ]
+    answer = small_engine.ask("What did Psaki say about the monkeypox vaccines?", use_llm=False)
+    assert answer.refused and "mentions monkeypox" in answer.text

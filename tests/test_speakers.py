@@ -403,3 +403,34 @@ def test_the_day_a_question_names_picks_that_days_reply_though_its_question_is_l
     )
     assert answer.citations[0].passage.published.startswith("2022-01-14")
     assert "consider a different path forward" in answer.text
+
+
+def test_words_broken_off_are_no_reply_and_a_person_only_named_is_not_quoted(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    from assistant.replies import _cut_off
+
+    def candidate(text: str) -> Candidate:
+        passage = make_passage(text)
+        unit = Unit(0, 0, len(text), text)
+        said = Attribution("Joe Biden", 0, len(text))
+        return Candidate(0, unit, passage, 0.5, 0.5, said, True, set())
+
+    assert _cut_off(candidate("I —."))
+    assert _cut_off(candidate("Does the Defense Department of the United States —."))
+    assert not _cut_off(candidate("We haven't resolved that completely yet."))
+    article = {
+        "title": "Press Briefing by Press Secretary Jen Psaki, January 26, 2022",
+        "body": "MS. PSAKI: Vice President Harris will travel to Honduras this week.\n\n"
+        "Q On student loans, will the pause be extended again?\n\n"
+        "MS. PSAKI: In terms of student loans, $15 billion in loans have been forgiven since "
+        "the President took office, benefiting 675,000 borrowers.",
+        "source": "The White House",
+        "published_at": "2022-01-26",
+        "url": "https://example.org/loans",
+    }
+    engine = engine_over(tmp_path, [article], embedder)
+    answer = engine.ask(
+        "What did Vice President Harris say about student loan forgiveness?", use_llm=False
+    )
+    assert answer.refused  # the evidence names her and quotes Psaki: nothing of hers
