@@ -11,7 +11,7 @@ import numpy as np
 
 from assistant.answer import format_date
 from assistant.citations import Evidence, Unit
-from assistant.replies import best_reply, prompted_by_meaning
+from assistant.replies import best_reply, cut_off, prompted_by_meaning
 from assistant.retrieve import Passage
 from assistant.speakers import (
     ReporterQuestions,
@@ -337,7 +337,7 @@ def choose_sentences(
     for candidate in candidates:
         if len(chosen) >= max_sentences:
             break
-        if candidate.question:
+        if candidate.question or cut_off(candidate):
             continue
         if chosen and chosen[0].prompted and max(candidate.topic, candidate.prompted) < 0.45:
             continue  # beside the reply to the question on the topic, only words on it too

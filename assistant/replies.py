@@ -72,7 +72,7 @@ def best_reply(
     replies: dict[tuple[str, int], list[Candidate]] = {}
     for c in candidates:
         wanted = dated_floor if c.dated else floor
-        if c.by_asked and c.prompted >= wanted and c.attribution is not None and not _cut_off(c):
+        if c.by_asked and c.prompted >= wanted and c.attribution is not None and not cut_off(c):
             found = _article_turn(c)
             if found is not None:  # a turn may be cut over two excerpts: one reply still
                 replies.setdefault((c.passage.article_id, found[0][found[1]].start), []).append(c)
@@ -122,7 +122,7 @@ def reply_opening(
     return pieces
 
 
-def _cut_off(c: Candidate) -> bool:
+def cut_off(c: Candidate) -> bool:
     """Words broken off ("I —.", "Does the Defense Department —."): they say nothing."""
     text = c.unit.display().rstrip(' .”"')
     return text.endswith(("—", "–", "-")) or len(text.split()) < 3

@@ -170,7 +170,7 @@ _THING_WORDS = frozenset(
 _NOT_NAMES = frozenset(
     """monday tuesday wednesday thursday friday saturday sunday january february march april may
     june july august september october november december today yesterday tomorrow tonight
-    mr mrs ms dr sir i ok tv ceo cfo coo cto
+    mr mrs ms dr sir jr sr i ok tv ceo cfo coo cto
     ai nfl nba mlb nhl gdp us uk eu un""".split()
 )
 _TITLE_BEFORE = re.compile(

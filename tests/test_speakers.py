@@ -15,7 +15,7 @@ from assistant.engine import Engine
 from assistant.extractive import Attribution, Candidate, attribute
 from assistant.llm import render_sources
 from assistant.query import OutletMatcher, parse_question
-from assistant.replies import reply_opening
+from assistant.replies import cut_off, reply_opening
 from assistant.retrieve import Passage
 from assistant.speakers import (
     SPEECH_VERB_USES,
@@ -408,17 +408,15 @@ def test_the_day_a_question_names_picks_that_days_reply_though_its_question_is_l
 def test_words_broken_off_are_no_reply_and_a_person_only_named_is_not_quoted(
     tmp_path: Path, embedder: Embedder
 ) -> None:
-    from assistant.replies import _cut_off
-
     def candidate(text: str) -> Candidate:
         passage = make_passage(text)
         unit = Unit(0, 0, len(text), text)
         said = Attribution("Joe Biden", 0, len(text))
         return Candidate(0, unit, passage, 0.5, 0.5, said, True, set())
 
-    assert _cut_off(candidate("I —."))
-    assert _cut_off(candidate("Does the Defense Department of the United States —."))
-    assert not _cut_off(candidate("We haven't resolved that completely yet."))
+    assert cut_off(candidate("I —."))
+    assert cut_off(candidate("Does the Defense Department of the United States —."))
+    assert not cut_off(candidate("We haven't resolved that completely yet."))
     article = {
         "title": "Press Briefing by Press Secretary Jen Psaki, January 26, 2022",
         "body": "MS. PSAKI: Vice President Harris will travel to Honduras this week.\n\n"
