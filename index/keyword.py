@@ -114,6 +114,11 @@ class _State:
         )
         return cls.make(segments, alive, value, state_id, generation)
 
+    def replaced(self, at: int, segment: Segment) -> _State:
+        segments = [*self.segments]
+        segments[at] = segment
+        return _State.make(segments, self.alive, self.value, self.state_id, self.generation)
+
     def needs_merge(self) -> bool:
         deltas = self.segments[1:]
         return len(deltas) > MAX_DELTAS or sum(map(len, deltas)) > DELTA_SHARE * max(
@@ -125,7 +130,7 @@ _EMPTY = _State.make([], [], 0, "", None)
 
 
 class KeywordIndex:
-    """BM25 over every chunk (title + outlet + text), with the chunks kept in memory.
+    """BM25 over every chunk (title + outlet + text); ids and metadata in memory, texts on disk.
 
     Readers take the current state and never wait: a change builds a new state beside it and
     swaps it in."""
@@ -428,7 +433,7 @@ class KeywordIndex:
                     return True
                 name = f"d-{state.state_id}"
                 self.deltas.mkdir(parents=True, exist_ok=True)
-                segment.save(
+                stored = segment.save(
                     self.deltas / f"{name}.npz", self.deltas / f"{name}.jsonl", header=True
                 )
                 entries = [*saved["log"], {"before": before, "after": state.state_id, "file": name}]
@@ -437,6 +442,8 @@ class KeywordIndex:
                 else:
                     manifest = self._manifest(entries, [*saved["segments"], name])
                     replace_file(self.directory / "state.json", json.dumps(manifest))
+                    if self._state is state and state.segments[-1] is segment:
+                        self._state = state.replaced(-1, stored)  # its texts read from disk
                 self._saved_id = state.state_id
                 self._drop_unused_deltas()
         except OSError as error:
@@ -468,7 +475,7 @@ class KeywordIndex:
         tmp = self.directory.with_name(self.directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        main.save(tmp / "postings.npz", tmp / "records.jsonl", header=False)
+        stored = main.save(tmp / "postings.npz", tmp / "records.jsonl", header=False)
         manifest = {**manifest, "main_records": len(main), "segments": []}
         (tmp / "state.json").write_text(json.dumps(manifest))
         sync_tree(tmp)
@@ -482,6 +489,8 @@ class KeywordIndex:
         sync_dir(self.directory.parent)
         shutil.rmtree(old, ignore_errors=True)
         self._saved_id = state.state_id
+        if self._state is state and len(state.segments) == 1:
+            self._state = state.replaced(0, stored)  # its texts read from disk from now on
 
     def _drop_unused_deltas(self) -> None:
         saved = self.read_manifest() or {}

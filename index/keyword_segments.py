@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens
 
 K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
 _FP_MODULUS = 1 << 160
+_DECODER = json.JSONDecoder()
 
 
 def chunk_hash(chunk_id: str, metadata: dict[str, Any]) -> int:
@@ -40,6 +42,70 @@ def fingerprint_value(ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -
 
 def fingerprint_hex(value: int) -> str:
     return f"{value % _FP_MODULUS:040x}"
+
+
+class SegmentTexts:
+    """The records file of a saved segment, read back a line at a time: the chunk texts stay
+    on disk, not in memory. The file stays open, so a folder replaced since reads the same."""
+
+    def __init__(self, path: Path, offsets: np.ndarray) -> None:
+        self.path = path
+        self.offsets = offsets  # (records + 1,) int64: where each record's line starts
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def line(self, row: int) -> bytes:
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return os.pread(self._fd, end - start, start)
+
+    def text(self, row: int) -> str:
+        line = self.line(row).decode()
+        if line.startswith('["'):  # [id, text, metadata] as `save` writes it: the text alone
+            _, end = _DECODER.raw_decode(line, 1)
+            if line.startswith(', "', end):
+                return str(_DECODER.raw_decode(line, end + 2)[0])
+        return str(json.loads(line)[1])
+
+
+class StoredRecord(ChunkRecord):
+    """A chunk record whose text is read from its segment's file when asked for."""
+
+    __slots__ = ("_row", "_texts")
+    _texts: SegmentTexts
+    _row: int
+
+    def __init__(
+        self, chunk_id: str, metadata: dict[str, Any], texts: SegmentTexts, row: int
+    ) -> None:
+        object.__setattr__(self, "id", chunk_id)
+        object.__setattr__(self, "metadata", metadata)
+        object.__setattr__(self, "_texts", texts)
+        object.__setattr__(self, "_row", row)
+
+    @property
+    def text(self) -> str:
+        return self._texts.text(self._row)
+
+    def __eq__(self, other: object) -> bool:  # equal to a plain record of the same chunk
+        if not isinstance(other, ChunkRecord):
+            return NotImplemented
+        return (self.id, self.text, self.metadata) == (other.id, other.text, other.metadata)
+
+    __hash__ = None  # type: ignore[assignment]  # as a plain record: the metadata is a dict
+
+    def __reduce__(self) -> Any:  # a plain record, text and all, for pickle and copy
+        return (ChunkRecord, (self.id, self.text, self.metadata))
+
+
+def _shared(metadata: dict[str, Any], pool: dict[tuple[type, Any], Any]) -> dict[str, Any]:
+    """`metadata` with each key, string and number one object across the segment's chunks
+    (every chunk has the same keys, and an article's chunks repeat its title, url, ...)."""
+    return {
+        pool.setdefault((str, key), key): pool.setdefault((type(value), value), value)
+        if isinstance(value, str | int | float)
+        else value
+        for key, value in metadata.items()
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,7 +192,9 @@ class Segment:
     # Persistence: `<stem>.npz` (postings) and `<stem>.jsonl` (records, after a header line
     # for deltas). Written to their final names: a manifest names them only once whole.
 
-    def save(self, npz: Path, jsonl: Path, *, header: bool) -> None:
+    def save(self, npz: Path, jsonl: Path, *, header: bool) -> Segment:
+        """Write the segment; what comes back is the same segment reading its chunks' texts
+        from `jsonl`, to hold instead of this one (no texts in memory)."""
         terms = sorted(self.terms, key=self.terms.__getitem__)
         with npz.open("wb") as out:
             np.savez(
@@ -139,25 +207,48 @@ class Segment:
             )
             out.flush()
             os.fsync(out.fileno())
-        with jsonl.open("w", encoding="utf-8") as out:
+        offsets: list[int] = []
+        with jsonl.open("wb") as out:
             if header:
-                out.write(json.dumps({"records": len(self.records), "deletes": self.deletes}))
-                out.write("\n")
+                head = {"records": len(self.records), "deletes": self.deletes}
+                out.write(json.dumps(head).encode() + b"\n")
             for r in self.records:
-                out.write(json.dumps([r.id, r.text, r.metadata], ensure_ascii=False) + "\n")
+                offsets.append(out.tell())
+                out.write(json.dumps([r.id, r.text, r.metadata], ensure_ascii=False).encode())
+                out.write(b"\n")
+            offsets.append(out.tell())
             out.flush()
             os.fsync(out.fileno())
+        texts = SegmentTexts(jsonl, np.asarray(offsets, dtype=np.int64))
+        records: list[ChunkRecord] = [
+            StoredRecord(r.id, r.metadata, texts, i) for i, r in enumerate(self.records)
+        ]
+        return Segment(
+            self.name, records, self.terms, self.indptr, self.rows, self.tfs, self.lengths,
+            self.deletes, self._sorted,
+        )  # fmt: skip
 
     @classmethod
     def load(cls, name: str, npz: Path, jsonl: Path, *, header: bool) -> Segment:
         """Raises ValueError (or OSError) unless both files are whole and agree."""
         deletes: tuple[str, ...] = ()
-        with jsonl.open(encoding="utf-8") as lines:
-            expected = None
+        records: list[ChunkRecord] = []
+        offsets: list[int] = []
+        pool: dict[tuple[type, Any], Any] = {}
+        with jsonl.open("rb") as lines:
+            expected, at = None, 0
             if header:
-                head = json.loads(next(lines))
-                expected, deletes = int(head["records"]), tuple(head["deletes"])
-            records = [ChunkRecord(*json.loads(line)) for line in lines]
+                first = next(lines)
+                head = json.loads(first)
+                expected, deletes, at = int(head["records"]), tuple(head["deletes"]), len(first)
+            texts = SegmentTexts(jsonl, np.zeros(0, dtype=np.int64))
+            for line in lines:
+                chunk_id, _, metadata = json.loads(line)
+                records.append(StoredRecord(chunk_id, _shared(metadata, pool), texts, len(offsets)))
+                offsets.append(at)
+                at += len(line)
+            offsets.append(at)
+            texts.offsets = np.asarray(offsets, dtype=np.int64)
         if expected is not None and len(records) != expected:
             raise ValueError(f"{len(records)} records, {expected} saved")
         with np.load(npz) as data:
