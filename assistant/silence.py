@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.corpus_view import CorpusView
+from assistant.extractive import question_topic
 from assistant.query import Mention, OutletMatcher, ParsedQuestion
 from assistant.retrieve import Retriever
 from index.articles import MONTH_PATTERN
@@ -176,23 +177,22 @@ def silence_in(parsed: ParsedQuestion, view: CorpusView, keyword: KeywordIndex) 
     skip = [*held, *parsed.date_mentions]
     names = absent_entities(named_entities(parsed.text, skip), keyword, view.article_of)
     if said_at >= 0:  # "What did Fauci say about the monkeypox outbreak?"
-        names += [w for w in absent_topic_words(parsed.text[said_at:], keyword) if w not in names]
+        asked = parsed.text[said_at:]
+        topic = absent_topic_words(asked, parsed.speakers[0], keyword)
+        names += [w for w in topic if w not in names]
     if names:
         return Silence(f"No article in the archive mentions {_listed(names)}.", tuple(names))
     return None
 
 
-_TOPIC = re.compile(r"\b(?:about|on|regarding|concerning)\s+(?P<topic>.+?)\s*\??$", re.I)
-
-
-def absent_topic_words(asked: str, keyword: KeywordIndex) -> list[str]:
-    """Words of the topic of "what did X say about T?" (`asked`: from X on) that no article
-    holds, in any ending: the person cannot have spoken on it here."""
-    found = _TOPIC.search(asked)
-    if found is None:
+def absent_topic_words(asked: str, speaker: str, keyword: KeywordIndex) -> list[str]:
+    """Words of the topic of "what did `speaker` say about T?" (`asked`: from the speaker on)
+    that no article holds, in any ending: the person cannot have spoken on it here."""
+    topic = question_topic(asked, speaker)
+    if topic == asked:  # no topic named: "What did Psaki say?"
         return []
     missing = []
-    for word in re.findall(r"[A-Za-z][\w’']*", found.group("topic")):
+    for word in re.findall(r"[A-Za-z][\w’']*", topic):
         terms = [t for t in keyword_tokens(word) if len(t) >= 5]
         if terms and all(
             not keyword.chunks_with(t).size and not keyword.has_prefix(t[: len(t) - 2])

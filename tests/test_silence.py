@@ -227,9 +227,11 @@ def test_a_topic_word_no_article_holds_is_what_the_archive_lacks(
     tmp_path: Path, small_engine: Engine
 ) -> None:
     keyword = _index_of(tmp_path, ["Psaki spoke of the outbreak and negative tests."])
-    assert absent_topic_words("Psaki say about the monkeypox outbreak?", keyword) == ["monkeypox"]
-    assert absent_topic_words("Psaki say about negative-test regulations?", keyword) == [
-        "regulations"
-    ]
+
+    def absent(asked: str) -> list[str]:
+        return absent_topic_words(asked, "Psaki", keyword)
+
+    assert absent("Psaki say about the monkeypox outbreak?") == ["monkeypox"]
+    assert absent("Psaki say about negative-test regulations?") == ["regulations"]
     answer = small_engine.ask("What did Psaki say about the monkeypox vaccines?", use_llm=False)
     assert answer.refused and "mentions monkeypox" in answer.text
