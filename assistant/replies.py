@@ -66,9 +66,9 @@ def best_reply(
     dated_floor: float = 0.3,
     max_words: int = 110,
 ) -> list[Candidate]:
-    """Asked what someone said on a topic, in a transcript: the opening of their reply to the
-    reporter's question most on that topic (at least `floor` of it; `dated_floor` on the day
-    the question names, which says much of which reply), quoted as one piece."""
+    """Asked what someone said on a topic, in a transcript: their reply to the reporter's
+    question most on that topic (at least `floor` of it; `dated_floor` on the day the question
+    names, which says much of which reply), quoted from its best sentence on (`reply_quote`)."""
     replies: dict[tuple[str, int], list[Candidate]] = {}
     for c in candidates:
         wanted = dated_floor if c.dated else floor
@@ -82,10 +82,10 @@ def best_reply(
         replies = {key: g for key, g in replies.items() if g[0].dated}
     reply = max(replies.values(), key=_reply_value)
     reply = _with_substance(reply, list(replies.values()))
-    return [_joined(piece) for piece in reply_opening(reply, max_words)]
+    return [_joined(piece) for piece in reply_quote(reply, max_words)]
 
 
-def reply_opening(
+def reply_quote(
     reply: Sequence[Candidate], max_words: int, max_pieces: int = 2
 ) -> list[list[Candidate]]:
     """The reply's words from its best sentence on, in article order, up to `max_words`: in

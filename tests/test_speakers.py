@@ -15,7 +15,7 @@ from assistant.engine import Engine
 from assistant.extractive import Attribution, Candidate, attribute
 from assistant.llm import render_sources
 from assistant.query import OutletMatcher, parse_question
-from assistant.replies import cut_off, reply_opening
+from assistant.replies import cut_off, reply_quote
 from assistant.retrieve import Passage
 from assistant.speakers import (
     SPEECH_VERB_USES,
@@ -359,12 +359,12 @@ def test_a_reply_cut_over_two_excerpts_is_quoted_on_from_its_best_sentence() -> 
         unit(b, 1, "That includes the app.", 0.2),
         unit(b, 1, "This label is a positive step.", 0.4),
     ]
-    pieces = reply_opening(reply, max_words=110)
+    pieces = reply_quote(reply, max_words=110)
     assert [[c.unit.text for c in piece] for piece in pieces] == [
         ["Our hope is that platforms act."],
         ["That includes the app.", "This label is a positive step."],
     ]
-    assert reply_opening(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
+    assert reply_quote(reply, max_words=9) == [[reply[1]]]  # the words run out: one piece
 
 
 def test_the_day_a_question_names_picks_that_days_reply_though_its_question_is_looser(
