@@ -4,7 +4,7 @@ Chroma's HNSW index."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -85,6 +85,8 @@ class CorpusView:
     texts: RecentArticles = field(default_factory=RecentArticles)  # built when first needed
     store: ChunkStore | None = None  # with dense search "hnsw": where vectors are fetched
     _row_of: dict[str, int] | None = field(default=None, repr=False)
+    _row_finder: Callable[[str], int | None] | None = field(default=None, repr=False)
+    _by_article: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def holds_vectors(self) -> bool:
@@ -114,40 +116,44 @@ class CorpusView:
         previous: CorpusView | None = None,
         *,
         dense: DenseSearch = "exact",
+        columns: Callable[[str], list[Any]] | None = None,
+        row_of: Callable[[str], int | None] | None = None,
     ) -> CorpusView:
         """The view of `records`; with dense search "exact", every vector fetched from Chroma
-        (those `previous` holds reused), with "hnsw" none."""
+        (those `previous` holds reused), with "hnsw" none. `columns(key)`: every record's
+        metadata value for key (the keyword index reads them without a dict per chunk);
+        `row_of`: a chunk id's row (else a map is made when first needed)."""
         matrix = np.zeros((0, 0), dtype=np.float32)
         if dense == "exact":
             matrix = _matrix(records, store, previous)
-        outlets = sorted({str(r.metadata.get("source") or "") for r in records} - {""})
+        if columns is None:
+            columns = lambda key: [r.metadata.get(key) for r in records]  # noqa: E731
+        sources = [str(s or "") for s in columns("source")]
+        outlets = sorted(set(sources) - {""})
         code = {name: i for i, name in enumerate(outlets)}
+        days = _ordinals(columns("date_int"))
         articles: dict[str, int] = {}
-        days = np.array([_ordinal(r.metadata.get("date_int")) for r in records], dtype=np.int64)
         return cls(
             fingerprint=fingerprint,
             records=records,
             matrix=matrix,
             outlets=outlets,
-            outlet_of=np.array(
-                [code.get(str(r.metadata.get("source") or ""), -1) for r in records],
-                dtype=np.int32,
-            ),
+            outlet_of=np.array([code.get(s, -1) for s in sources], dtype=np.int32),
             day_of=days,
             article_of=np.array(
-                [
-                    articles.setdefault(str(r.metadata.get("article_id")), len(articles))
-                    for r in records
-                ],
+                [articles.setdefault(str(a), len(articles)) for a in columns("article_id")],
                 dtype=np.int64,
             ),
             matcher=OutletMatcher(outlets),
             latest=date.fromordinal(int(days.max())) if days.size and days.max() > 0 else None,
             store=store if dense == "hnsw" else None,
+            _row_finder=row_of,
         )
 
     def row_of(self, chunk_id: str) -> int | None:
-        """A chunk's row in the view, None if it has none (built when first asked)."""
+        """A chunk's row in the view, None if it has none."""
+        if self._row_finder is not None:
+            return self._row_finder(chunk_id)
         if self._row_of is None:
             self._row_of = {r.id: i for i, r in enumerate(self.records)}
         return self._row_of.get(chunk_id)
@@ -175,7 +181,18 @@ class CorpusView:
         return keep
 
     def rows_of(self, article: int) -> np.ndarray:
-        return np.flatnonzero(self.article_of == article)
+        """The rows of an article's chunks, ascending (a look-up, not a scan of every row)."""
+        if self._by_article is None:
+            order = np.argsort(self.article_of, kind="stable")
+            starts = np.searchsorted(self.article_of[order], np.arange(self._articles() + 1))
+            self._by_article = (order, starts)
+        order, starts = self._by_article
+        if not 0 <= article < len(starts) - 1:
+            return np.zeros(0, dtype=np.int64)
+        return order[starts[article] : starts[article + 1]]
+
+    def _articles(self) -> int:
+        return int(self.article_of.max()) + 1 if self.article_of.size else 0
 
     def article_text(self, article: int, embedder: Embedder) -> ArticleText:
         """An article's text and sentences, from its chunks."""
@@ -288,6 +305,15 @@ def top_rows(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     k = min(k, candidates.size)
     part = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _ordinals(date_ints: list[Any]) -> np.ndarray:
+    """Each date_int's day ordinal (0 where unknown), made once for each distinct value."""
+    known: dict[Any, int] = {}
+    return np.array(
+        [known[d] if d in known else known.setdefault(d, _ordinal(d)) for d in date_ints],
+        dtype=np.int64,
+    )
 
 
 def _ordinal(date_int: Any) -> int:

@@ -238,6 +238,7 @@ class Retriever:
         self.embedder = embedder
         self.options = options or RankingOptions()
         self._view = CorpusView.empty()
+        self._state: object = None  # the keyword index state the view was built from
         self._view_lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
@@ -253,11 +254,18 @@ class Retriever:
         self.store.sync_keyword_index()
         with self._view_lock:
             keyword = self.store.keyword
-            fingerprint, records = keyword.fingerprint, keyword.records
-            if fingerprint != self._view.fingerprint or len(records) != len(self._view.records):
+            state = keyword.snapshot()
+            if state is not self._state:  # a change, or the same chunks read from disk now
                 self._view = CorpusView.build(
-                    fingerprint, records, self.store, self._view, dense=self.settings.dense_search
+                    state.fingerprint if keyword.loaded else "",
+                    state.records,
+                    self.store,
+                    self._view,
+                    dense=self.settings.dense_search,
+                    columns=state.column,
+                    row_of=keyword.row_finder(state),
                 )
+                self._state = state
             return self._view
 
     def understand(self, question: str) -> ParsedQuestion:

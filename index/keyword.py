@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,24 +96,37 @@ class _State:
             generation,
         )  # fmt: skip
 
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_hex(self.value)
+
     @classmethod
     def of(cls, segments: Sequence[Segment], state_id: str, generation: str | None) -> _State:
         """A state of these segments as they are on disk (later ones supersede earlier ones)."""
         seen: set[str] = set()
         alive: list[np.ndarray] = []
         for segment in reversed(segments):
-            live = np.array([r.id not in seen for r in segment.records], dtype=bool)
-            seen.update(r.id for r in segment.records)
+            ids = [r.id for r in segment.records]
+            live = np.array([i not in seen for i in ids], dtype=bool) if seen else None
+            alive.append(np.ones(len(ids), dtype=bool) if live is None else live)
+            seen.update(ids)
             seen.update(segment.deletes)
-            alive.append(live)
         alive.reverse()
-        value = sum(
-            chunk_hash(r.id, r.metadata)
-            for segment, live in zip(segments, alive, strict=True)
-            for r, ok in zip(segment.records, live.tolist(), strict=True)
-            if ok
-        )
+        value = 0
+        for segment, live in zip(segments, alive, strict=True):
+            value += segment.hash_total()  # less the chunks a later segment supersedes
+            dead = [segment.records[i] for i in np.flatnonzero(~live).tolist()]
+            value -= sum(chunk_hash(r.id, r.metadata) for r in dead)
         return cls.make(segments, alive, value, state_id, generation)
+
+    def column(self, key: str) -> list[Any]:
+        """Every live chunk's metadata value for `key` (None where it has none), in row order:
+        read from the segments' columns, no metadata dict made."""
+        out: list[Any] = []
+        for segment, live in zip(self.segments, self.alive, strict=True):
+            values = segment.column(key)
+            out.extend(values if live.all() else itertools.compress(values, live.tolist()))
+        return out
 
     def replaced(self, at: int, segment: Segment) -> _State:
         segments = [*self.segments]
@@ -169,6 +183,29 @@ class KeywordIndex:
 
     def __len__(self) -> int:
         return len(self._state.records)
+
+    def snapshot(self) -> _State:
+        """The current state, whole: its records, fingerprint and columns agree."""
+        return self._state
+
+    def row_finder(self, state: _State) -> Callable[[str], int | None]:
+        """Finds a chunk's row in `state` (None where it has none) by the id map this index
+        keeps up to date anyway, rather than a map of its own for every state."""
+
+        def row_of(chunk_id: str) -> int | None:
+            place = self._loc.get(chunk_id)
+            if place is None:
+                return None
+            segment, at = place
+            current = self._state.segments
+            if segment >= min(len(state.segments), len(current)):
+                return None  # newer than `state`, or not yet in this index
+            if state.segments[segment].name != current[segment].name:
+                return None  # merged since
+            row = int(state.global_of[segment][at])
+            return row if row >= 0 else None
+
+        return row_of
 
     def _install(self, state: _State) -> None:
         self._state = state

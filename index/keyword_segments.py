@@ -7,11 +7,15 @@ remove chunks of earlier segments (tombstones). Merging folds them into one segm
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pickle
+import struct
 import uuid
 import weakref
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens
+from index.segment_columns import SegmentColumns, columns_path
 
 K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
 _FP_MODULUS = 1 << 160
@@ -68,23 +73,27 @@ class SegmentTexts:
 
 
 class StoredRecord(ChunkRecord):
-    """A chunk record whose text is read from its segment's file when asked for."""
+    """A chunk record whose text is read from its segment's file, and whose metadata is made
+    from its segment's columns, when asked for: neither is held per chunk."""
 
-    __slots__ = ("_row", "_texts")
+    __slots__ = ("_columns", "_row", "_texts")
     _texts: SegmentTexts
+    _columns: SegmentColumns
     _row: int
 
-    def __init__(
-        self, chunk_id: str, metadata: dict[str, Any], texts: SegmentTexts, row: int
-    ) -> None:
-        object.__setattr__(self, "id", chunk_id)
-        object.__setattr__(self, "metadata", metadata)
+    def __init__(self, columns: SegmentColumns, texts: SegmentTexts, row: int) -> None:
+        object.__setattr__(self, "id", columns.ids[row])
+        object.__setattr__(self, "_columns", columns)
         object.__setattr__(self, "_texts", texts)
         object.__setattr__(self, "_row", row)
 
     @property
     def text(self) -> str:
         return self._texts.text(self._row)
+
+    @property
+    def metadata(self) -> dict[str, Any]:  # a new dict each time
+        return self._columns.metadata(self._row)
 
     def __eq__(self, other: object) -> bool:  # equal to a plain record of the same chunk
         if not isinstance(other, ChunkRecord):
@@ -95,17 +104,6 @@ class StoredRecord(ChunkRecord):
 
     def __reduce__(self) -> Any:  # a plain record, text and all, for pickle and copy
         return (ChunkRecord, (self.id, self.text, self.metadata))
-
-
-def _shared(metadata: dict[str, Any], pool: dict[tuple[type, Any], Any]) -> dict[str, Any]:
-    """`metadata` with each key, string and number one object across the segment's chunks
-    (every chunk has the same keys, and an article's chunks repeat its title, url, ...)."""
-    return {
-        pool.setdefault((str, key), key): pool.setdefault((type(value), value), value)
-        if isinstance(value, str | int | float)
-        else value
-        for key, value in metadata.items()
-    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,9 +218,12 @@ class Segment:
             out.flush()
             os.fsync(out.fileno())
         texts = SegmentTexts(jsonl, np.asarray(offsets, dtype=np.int64))
-        records: list[ChunkRecord] = [
-            StoredRecord(r.id, r.metadata, texts, i) for i, r in enumerate(self.records)
-        ]
+        metadatas = [r.metadata for r in self.records]
+        columns = SegmentColumns.of([r.id for r in self.records], metadatas)
+        columns.hash_total = fingerprint_value([r.id for r in self.records], metadatas)
+        columns.offsets = texts.offsets
+        columns.save(columns_path(jsonl), offsets[-1])
+        records: list[ChunkRecord] = [StoredRecord(columns, texts, i) for i in range(len(self))]
         return Segment(
             self.name, records, self.terms, self.indptr, self.rows, self.tfs, self.lengths,
             self.deletes, self._sorted,
@@ -232,30 +233,27 @@ class Segment:
     def load(cls, name: str, npz: Path, jsonl: Path, *, header: bool) -> Segment:
         """Raises ValueError (or OSError) unless both files are whole and agree."""
         deletes: tuple[str, ...] = ()
-        records: list[ChunkRecord] = []
-        offsets: list[int] = []
-        pool: dict[tuple[type, Any], Any] = {}
+        expected, at = None, 0
         with jsonl.open("rb") as lines:
-            expected, at = None, 0
             if header:
                 first = next(lines)
                 head = json.loads(first)
                 expected, deletes, at = int(head["records"]), tuple(head["deletes"]), len(first)
-            texts = SegmentTexts(jsonl, np.zeros(0, dtype=np.int64))
-            for line in lines:
-                chunk_id, _, metadata = json.loads(line)
-                records.append(StoredRecord(chunk_id, _shared(metadata, pool), texts, len(offsets)))
-                offsets.append(at)
-                at += len(line)
-            offsets.append(at)
-            texts.offsets = np.asarray(offsets, dtype=np.int64)
-        if expected is not None and len(records) != expected:
-            raise ValueError(f"{len(records)} records, {expected} saved")
-        with np.load(npz) as data:
-            raw = bytes(data["terms"]).decode()
-            terms = raw.split("\n") if raw else []
-            indptr, rows, tfs = data["indptr"], data["rows"], data["tfs"]
-            lengths = data["lengths"]
+        size = jsonl.stat().st_size
+        columns = _saved_columns(jsonl, size, expected)
+        if columns is None:
+            columns = _read_columns(jsonl, at)
+            if columns.offsets[-1] == size:  # whole: save them, for the next process
+                with contextlib.suppress(OSError):
+                    columns.save(columns_path(jsonl), size)
+        if expected is not None and len(columns) != expected:
+            raise ValueError(f"{len(columns)} records, {expected} saved")
+        texts = SegmentTexts(jsonl, columns.offsets)
+        records: list[ChunkRecord] = [StoredRecord(columns, texts, i) for i in range(len(columns))]
+        data = mapped_arrays(npz)
+        raw = bytes(data["terms"]).decode()
+        terms = raw.split("\n") if raw else []
+        indptr, rows, tfs, lengths = data["indptr"], data["rows"], data["tfs"], data["lengths"]
         if len(lengths) != len(records):
             raise ValueError(f"postings of {len(lengths)} chunks, {len(records)} records")
         if len(indptr) != len(terms) + 1 or not int(indptr[-1]) == len(rows) == len(tfs):
@@ -263,6 +261,84 @@ class Segment:
         return cls(
             name, records, {t: i for i, t in enumerate(terms)}, indptr, rows, tfs, lengths, deletes
         )
+
+    def hash_total(self) -> int:
+        """The fingerprint share of all the segment's chunks (saved with its columns)."""
+        first = self.records[0] if self.records else None
+        if isinstance(first, StoredRecord) and first._columns.hash_total is not None:
+            return first._columns.hash_total
+        return fingerprint_value([r.id for r in self.records], [r.metadata for r in self.records])
+
+    def column(self, key: str) -> list[Any]:
+        """Every chunk's metadata value for `key` (None where it has none), in row order."""
+        first = self.records[0] if self.records else None
+        if isinstance(first, StoredRecord):
+            return first._columns.column(key)
+        return [r.metadata.get(key) for r in self.records]
+
+
+def mapped_arrays(npz: Path) -> dict[str, np.ndarray]:
+    """The arrays of an uncompressed .npz, memory-mapped read-only: the postings are read from
+    the page cache as searches touch them, and shared by every process on the machine. (A
+    folder replaced meanwhile stays readable: the mapping holds the old file.)"""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(npz) as archive, npz.open("rb") as raw:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with archive.open(info) as member:
+                    out[name] = np.lib.format.read_array(member)
+                continue
+            raw.seek(info.header_offset)
+            local = raw.read(30)  # the member's local header: names and extras follow it
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            start = info.header_offset + 30 + name_length + extra_length
+            raw.seek(start)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if np.lib.format.read_magic(raw) == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(raw)
+            if dtype.hasobject or not shape or 0 in shape:
+                raw.seek(start)
+                out[name] = np.lib.format.read_array(raw)
+                continue
+            out[name] = np.memmap(
+                npz, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
+                order="F" if fortran else "C",
+            )  # fmt: skip
+    return out
+
+
+def _saved_columns(jsonl: Path, size: int, expected: int | None) -> SegmentColumns | None:
+    """The columns saved beside `jsonl` for it as it is now, or None."""
+    try:
+        columns = SegmentColumns.load(columns_path(jsonl), size, expected)
+    except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError):
+        return None
+    return columns if columns is not None and columns.offsets[-1] == size else None
+
+
+def _read_columns(jsonl: Path, at: int) -> SegmentColumns:
+    """Every line of a records file parsed (its texts dropped): ids, metadata, offsets."""
+    ids: list[str] = []
+    metadatas: list[dict[str, Any]] = []
+    offsets: list[int] = []
+    with jsonl.open("rb") as lines:
+        if at:
+            lines.seek(at)
+        for line in lines:
+            chunk_id, _, metadata = json.loads(line)
+            ids.append(chunk_id)
+            metadatas.append(metadata)
+            offsets.append(at)
+            at += len(line)
+    offsets.append(at)
+    columns = SegmentColumns.of(ids, metadatas)
+    columns.hash_total = fingerprint_value(ids, metadatas)
+    columns.offsets = np.asarray(offsets, dtype=np.int64)
+    return columns
 
 
 def merge(segments: Sequence[Segment], alive: Sequence[np.ndarray]) -> Segment:

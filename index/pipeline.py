@@ -247,6 +247,7 @@ def _ingest(
         _write_copies(article_id, syndication, store=store)
     syndication.save()
     store.sync_keyword_index(force=True)
+    keep_syndication(store, syndication)
     return report
 
 
@@ -271,9 +272,20 @@ def _already_stored(
 
 
 def load_syndication(store: ChunkStore) -> SyndicationIndex:
-    """The signatures of the stored articles (the keyword index must be in step with Chroma)."""
+    """The signatures of the stored articles (the keyword index must be in step with Chroma):
+    the ones this process's last write left, while the keyword index is still in the state
+    that write left it in; else read back (and made where missing) for every stored article.
+    The caller owns what comes back: it is kept again only by `keep_syndication`."""
+    cached, store.syndication = store.syndication, None
+    if cached is not None and cached[0] == store.keyword.state_id:
+        return cached[1]
     path = signatures_path(store.settings.keyword_dir, store.settings.collection)
     return SyndicationIndex.for_records(path, store.keyword.records)
+
+
+def keep_syndication(store: ChunkStore, syndication: SyndicationIndex) -> None:
+    """Keep a write's signatures for the next write in this process (see load_syndication)."""
+    store.syndication = (store.keyword.state_id, syndication)
 
 
 def _merge_copy(
@@ -377,4 +389,5 @@ def _delete_articles(article_ids: list[str], store: ChunkStore) -> int:
         _write_copies(owner, syndication, store=store)
     syndication.save()
     store.sync_keyword_index(force=True)
+    keep_syndication(store, syndication)
     return removed

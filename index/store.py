@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from index.config import IndexSettings
 from index.embedding import claim_collection, recorded_identity
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
+
+if TYPE_CHECKING:
+    from index.syndication import SyndicationIndex
 
 _PAGE = 2000
 
@@ -88,6 +91,9 @@ class ChunkStore:
         self._probe_lock = threading.Lock()
         self._alive_at = float("-inf")
         self._vectors_claimed = False
+        # The syndication signatures of this process's last write, with the keyword index
+        # state they match (index.pipeline.load_syndication): a write need not read them all.
+        self.syndication: tuple[str, SyndicationIndex] | None = None
 
     @property
     def where(self) -> str:
