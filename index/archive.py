@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -166,24 +167,24 @@ class Index:
     def articles(self) -> list[ArticleInfo]:
         """Every stored article, in the order their first chunks were indexed."""
         self.store.sync_keyword_index()
-        found: dict[str, ArticleInfo] = {}
-        chunks: dict[str, int] = {}
-        for record in self.store.keyword.records:
-            meta = record.metadata
-            article_id = str(meta.get("article_id", ""))
-            chunks[article_id] = chunks.get(article_id, 0) + 1
-            if article_id not in found:
-                found[article_id] = ArticleInfo(
-                    id=article_id,
-                    title=str(meta.get("title", "")),
-                    source=str(meta.get("source", "")),
-                    published=str(meta.get("published") or ""),
-                    url=str(meta.get("url") or ""),
-                    chunks=0,
-                )
+        state = self.store.keyword.snapshot()  # read by columns: no metadata dict per chunk
+        ids = [str(a or "") for a in state.column("article_id")]
+        chunks = Counter(ids)
+        first = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
+        rows = sorted(first.values())
+        fields = {
+            key: state.column(key) for key in ("title", "source", "published", "url")
+        }  # fmt: skip
         return [
-            ArticleInfo(a.id, a.title, a.source, a.published, a.url, chunks[a.id])
-            for a in found.values()
+            ArticleInfo(
+                id=ids[row],
+                title=str(fields["title"][row] or ""),
+                source=str(fields["source"][row] or ""),
+                published=str(fields["published"][row] or ""),
+                url=str(fields["url"][row] or ""),
+                chunks=chunks[ids[row]],
+            )
+            for row in rows
         ]
 
     def chunk_texts(self) -> list[str]:

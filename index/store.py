@@ -526,9 +526,9 @@ class ChunkStore:
     def outlets(self) -> list[tuple[str, int]]:
         """Outlet names in the corpus with their article counts, most first."""
         self.sync_keyword_index()
+        state = self.keyword.snapshot()
         counts: dict[str, set[str]] = {}
-        for record in self.keyword.records:
-            source = str(record.metadata.get("source", ""))
+        for source, article in zip(state.column("source"), state.column("article_id"), strict=True):
             if source:
-                counts.setdefault(source, set()).add(str(record.metadata["article_id"]))
+                counts.setdefault(str(source), set()).add(str(article))
         return sorted(((s, len(a)) for s, a in counts.items()), key=lambda x: (-x[1], x[0]))
