@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 MULTIHOP = REPO / "data" / "multihop-rag"
 NOISE = 0.005  # per component; shipped vectors are unit length over 384 dimensions
 TOKEN = "scale-bench-token"
+BUILD_FILE = "scale-build.json"  # in a built archive: how it was written
 COLUMNS = {  # key: (label, unit)
     "write_chunks_per_s": ("write, vectors given", "chunks/s"),
     "keyword_add_s": ("keyword index: add one article", "s"),
@@ -56,6 +57,8 @@ COLUMNS = {  # key: (label, unit)
     "search_p50_ms": ("search p50", "ms"),
     "search_p95_ms": ("search p95", "ms"),
     "new_article_s": ("one new article searchable by the running app", "s"),
+    "api_new_article_s": ("the same, sent to /api/ingest", "s"),
+    "peak_gb_while_adding": ("peak memory while adding (app + command)", "GB"),
 }
 
 
@@ -163,7 +166,7 @@ def build(storage: Path, target: int) -> dict[str, Any]:
             replica += 1
         if batch["ids"]:
             flush()
-    return {
+    built = {
         "chunks": store.count(),
         "articles": articles,
         "replicas": replica,
@@ -171,6 +174,22 @@ def build(storage: Path, target: int) -> dict[str, Any]:
         "write_chunks_per_s": written / seconds,
         "keyword_chunks": len(store.keyword.records),
     }
+    (storage / BUILD_FILE).write_text(json.dumps(built))
+    return {**built, **prepare(storage)}
+
+
+def prepare(storage: Path) -> dict[str, Any]:
+    """What an archive written by ingest has and one written by `build` lacks: the syndication
+    signatures of its articles (an ingest makes them as it goes; made here at once), and the
+    keyword index's saved columns (made by the first process that loads an older folder)."""
+    from index.pipeline import load_syndication
+    from index.store import ChunkStore
+
+    started = time.perf_counter()
+    store = ChunkStore(_settings(storage))
+    store.sync_keyword_index(force=True)
+    load_syndication(store).save()
+    return {"prepare_s": time.perf_counter() - started}
 
 
 def new_article(tag: str, when: str = "2023-12-20") -> dict[str, str]:
@@ -256,12 +275,18 @@ def _env() -> dict[str, str]:
     return {**os.environ, "NEWS_ASSISTANT_INGEST_TOKEN": TOKEN}
 
 
-def _rss_gb(pid: int) -> float:
+def _rss_gb(pid: int, missing: float | None = None) -> float:
+    """A process's RSS and its children's; `missing` when it has exited (else it raises)."""
     import psutil
 
-    process = psutil.Process(pid)
-    total = process.memory_info().rss
-    total += sum(child.memory_info().rss for child in process.children(recursive=True))
+    try:
+        process = psutil.Process(pid)
+        total = process.memory_info().rss
+        total += sum(child.memory_info().rss for child in process.children(recursive=True))
+    except psutil.NoSuchProcess:
+        if missing is None:
+            raise
+        return missing
     return float(total / 1e9)
 
 
@@ -295,8 +320,9 @@ def _found(base: str, tag: str) -> bool:
     return any(tag in p["text"] or tag in p["title"] for p in got["passages"])
 
 
-def _new_article_via_cli(storage: Path, base: str, tag: str) -> dict[str, Any]:
-    """Send one article with `news-assistant ingest` and poll /api/search until it is found."""
+def _new_article_via_cli(storage: Path, base: str, tag: str, app_pid: int) -> dict[str, Any]:
+    """Send one article with `news-assistant ingest` and poll /api/search until it is found;
+    the app's and the command's memory together, at its highest while this goes on."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "new.jsonl"
         path.write_text(json.dumps(new_article(tag)) + "\n", encoding="utf-8")
@@ -307,9 +333,10 @@ def _new_article_via_cli(storage: Path, base: str, tag: str) -> dict[str, Any]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        polls, found_s = 0, None
+        polls, found_s, peak = 0, None, 0.0
         while found_s is None and time.perf_counter() - started < 1800:
             polls += 1
+            peak = max(peak, _rss_gb(app_pid) + _rss_gb(command.pid, missing=0.0))
             if _found(base, tag):
                 found_s = time.perf_counter() - started
             else:
@@ -322,7 +349,24 @@ def _new_article_via_cli(storage: Path, base: str, tag: str) -> dict[str, Any]:
         "cli_rc": command.returncode,
         "cli_output": output.decode(errors="replace")[-400:],
         "polls": polls,
+        "peak_gb_while_adding": peak,
     }
+
+
+def _new_article_via_api(base: str, tag: str) -> dict[str, Any]:
+    """POST one article to the app's /api/ingest and time it until /api/search finds it."""
+    request = urllib.request.Request(
+        f"{base}/api/ingest",
+        json.dumps({"articles": [new_article(tag)]}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=1800) as response:
+        response.read()
+    ingest_s = time.perf_counter() - started
+    while not _found(base, tag) and time.perf_counter() - started < 1800:
+        time.sleep(0.05)
+    return {"api_ingest_s": ingest_s, "api_new_article_s": time.perf_counter() - started}
 
 
 def measure_app(
@@ -348,7 +392,10 @@ def measure_app(
         _post(f"{base}/api/search", {"question": questions[1]})
         rss = _rss_gb(app.pid)
         latencies, passages = _search_latencies(base, questions[2:])
-        new = _new_article_via_cli(storage, base, tag) if tag else {"passages": passages}
+        new: dict[str, Any] = {"passages": passages}
+        if tag:
+            new = _new_article_via_cli(storage, base, tag, app.pid)
+            new.update(_new_article_via_api(base, f"{tag}api"))
         rss_after = _rss_gb(app.pid)
     finally:
         app.terminate()
@@ -388,7 +435,7 @@ def compare_dense(sources: list[Path], copies: Path, modes: list[str], searches:
         first = None
         for mode in modes:
             print(f"[{chunks}] dense search {mode} ...", file=sys.stderr, flush=True)
-            row = {"chunks": chunks, "storage": str(storage), "dense_search": mode}
+            row: dict[str, Any] = {"chunks": chunks, "storage": str(storage), "dense_search": mode}
             row["load_before"] = os.getloadavg()
             row.update(measure_app(storage, questions, None, dense=mode))
             row["load_after"] = os.getloadavg()
@@ -459,16 +506,43 @@ def measure_row(target: int, storage: Path, searches: int) -> dict[str, Any]:
     return row
 
 
+def measure_built(source: Path, copies: Path, searches: int) -> dict[str, Any]:
+    """A row for an archive built earlier (by `--chunks`): copied under `copies` (the original
+    is left as it is), prepared (see `prepare`), then measured as `measure_row` measures."""
+    import shutil
+
+    storage = copies / source.name
+    if storage.exists():
+        raise SystemExit(f"{storage} exists: give a new --storage (nothing is deleted)")
+    print(f"copying {source} to {storage} ...", file=sys.stderr, flush=True)
+    shutil.copytree(source, storage)
+    row: dict[str, Any] = {"storage": str(storage), "built": str(source)}
+    built = source / BUILD_FILE
+    if built.exists():
+        row.update(json.loads(built.read_text()))
+    row["load_before"] = os.getloadavg()
+    started = time.perf_counter()
+    row.update(_child("prepare", storage, ""))
+    target = row.get("chunks", 0)
+    print(f"[{target}] prepared in {row['prepare_s']:.0f} s", file=sys.stderr, flush=True)
+    stamp = int(time.time())  # a copy may hold the articles an earlier run added
+    row.update(_child("add", storage, f"kwadd{target}t{stamp}"))
+    row.update(measure_app(storage, _questions(searches), f"appnew{target}t{stamp}"))
+    row["load_after"] = os.getloadavg()
+    row["row_seconds"] = time.perf_counter() - started
+    return row
+
+
 def _size(chunks: int) -> str:
     return f"{chunks // 1000}k" if chunks >= 1000 else str(chunks)
 
 
 def _fmt(key: str, value: float | None) -> str:
     if value is None:
-        return "not found"
+        return "-" if key in ("api_new_article_s", "peak_gb_while_adding") else "not found"
     if key == "write_chunks_per_s":
         return f"{value:.0f} chunks/s"
-    if key == "rss_gb":
+    if "_gb" in key:
         return f"{value:.2f} GB"
     if key.endswith("_ms"):
         return f"{value:.0f} ms"
@@ -479,9 +553,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| chunks | write, vectors given | keyword index: add one article (whole ingest) "
         "| app RSS after first search | app start to first answer | search p50 / p95 "
-        "| one new article searchable by the running app | load avg (before, after) |"
+        "| one new article searchable: command / API | peak memory while adding "
+        "| load avg (before, after) |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         load = f"{r['load_before'][0]:.1f}, {r['load_after'][0]:.1f}"
         lines.append(
@@ -490,7 +565,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {_fmt('keyword_add_s', r['keyword_add_s'])} ({_fmt('ingest_s', r['ingest_s'])}) "
             f"| {_fmt('rss_gb', r['rss_gb'])} | {_fmt('start_s', r['start_s'])} "
             f"| {r['search_p50_ms']:.0f} / {r['search_p95_ms']:.0f} ms "
-            f"| {_fmt('new_article_s', r['new_article_s'])} | {load} |"
+            f"| {_fmt('new_article_s', r['new_article_s'])} "
+            f"/ {_fmt('api_new_article_s', r.get('api_new_article_s'))} "
+            f"| {_fmt('peak_gb_while_adding', r.get('peak_gb_while_adding'))} | {load} |"
         )
     return "\n".join(lines)
 
@@ -548,7 +625,10 @@ def main() -> None:
         "--reuse", type=Path, nargs="*", default=[], help="Built archives: compare --dense modes."
     )
     parser.add_argument("--dense", nargs="*", default=["exact", "hnsw"], help="With --reuse.")
-    parser.add_argument("--child", choices=["build", "add"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--built", type=Path, nargs="*", default=[], help="Archives built earlier: measure them."
+    )
+    parser.add_argument("--child", choices=["build", "add", "prepare"], help=argparse.SUPPRESS)
     parser.add_argument("--arg", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "build":
@@ -557,7 +637,10 @@ def main() -> None:
     if args.child == "add":
         print(json.dumps(add_one(args.storage, args.arg)))
         return
-    if (args.chunks or args.reuse) and not args.storage:
+    if args.child == "prepare":
+        print(json.dumps(prepare(args.storage)))
+        return
+    if (args.chunks or args.reuse or args.built) and not args.storage:
         parser.error("--storage is needed to build (or to copy the archives to)")
     several = len(args.chunks) > 1
     rows = json.loads(args.with_rows.read_text())["rows"] if args.with_rows else []
@@ -570,9 +653,13 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(dense_table(rows))
         return
-    for target in args.chunks:
-        storage = args.storage / f"chunks-{target}" if several else args.storage
-        rows.append(measure_row(target, storage, args.searches))
+    jobs = [(t, None) for t in args.chunks] + [(0, b) for b in args.built]
+    for target, built in jobs:
+        if built is not None:
+            rows.append(measure_built(built, args.storage, args.searches))
+        else:
+            storage = args.storage / f"chunks-{target}" if several else args.storage
+            rows.append(measure_row(target, storage, args.searches))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         fit = growth(rows)
         result = {"commands": commands, "cores": os.cpu_count(), "rows": rows}
