@@ -7,6 +7,7 @@ Chroma on every load and rebuilt from the stored chunk texts where they disagree
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ _FILE_VERSION = 2  # 2: records the MinHash scheme its values were made with
 _SCHEME: str = getattr(MinHash(num_perm=1), "scheme", "legacy")
 _FROM_VALUES: dict[str, Any] = {"scheme": _SCHEME} if _SCHEME != "legacy" else {}
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FOLD_AT = 4096  # rows added before they join the sorted band keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +150,181 @@ def bodies_from_chunks(records: Iterable[ChunkRecord]) -> dict[str, tuple[str, s
     return out
 
 
+@functools.cache
+def _banding() -> tuple[int, int, np.ndarray]:
+    """The LSH bands datasketch's MinHashLSH picks for the candidate threshold: the number of
+    bands, the values in each, and a multiplier per value for the bands' keys. A stored
+    article is a candidate when its signature equals the query's in one whole band, as there."""
+    lsh = MinHashLSH(threshold=_CANDIDATE_THRESHOLD, num_perm=NUM_PERM)
+    bands, width = int(lsh.b), int(lsh.r)
+    if [tuple(r) for r in lsh.hashranges] != [(i * width, (i + 1) * width) for i in range(bands)]:
+        raise RuntimeError("datasketch's LSH bands are not consecutive runs of values")
+    odd = np.random.default_rng(0x5EED).integers(0, 2**63, size=(bands, width), dtype=np.uint64)
+    return bands, width, odd * np.uint64(2) + np.uint64(1)
+
+
+def _band_keys(values: np.ndarray) -> np.ndarray:
+    """A 64-bit key per row and band of the signatures `values` (rows, NUM_PERM), (rows, bands):
+    equal bands get equal keys; each band has its own multipliers, so one array holds all."""
+    bands, width, multipliers = _banding()
+    cut = values[:, : bands * width].reshape(len(values), bands, width)
+    keys = cut[:, :, 0] * multipliers[:, 0]
+    for k in range(1, width):
+        keys += cut[:, :, k] * multipliers[:, k]
+    return keys
+
+
+class _Signatures:
+    """The stored articles' signatures, a row each, and their LSH bands as one sorted array.
+
+    Its entries are a band key's high bits with the low bits saying where it is from (row *
+    bands + band): a look-up finds the key's entries, then checks the band's values. Rows
+    added since it was sorted are found through a dict; rows replaced or dropped stay until
+    enough of them pile up, skipped by look-ups."""
+
+    def __init__(self, ids: list[str], hashes: list[str], values: np.ndarray) -> None:
+        self.ids = ids  # row -> article id
+        self.hashes = hashes  # row -> content hash
+        self.values = values  # (rows, NUM_PERM) uint32 or uint64: the first rows
+        self.added: list[np.ndarray] = []  # the rows after those
+        self.row = {article_id: row for row, article_id in enumerate(ids)}  # live ones only
+        self.dead: set[int] = set()
+        self.recent: dict[int, list[int]] = {}  # band key -> rows among `added`
+        self._sorted: np.ndarray | None = None  # the entries of `values`' bands (when asked)
+        self._bits = 0  # the low bits of an entry that say where it is from
+
+    def put(self, article_id: str, content_hash: str, values: np.ndarray) -> None:
+        old = self.row.get(article_id)
+        if old is not None:
+            self.dead.add(old)
+        row = len(self.ids)
+        self.ids.append(article_id)
+        self.hashes.append(content_hash)
+        self.added.append(values)
+        self.row[article_id] = row
+        for key in _band_keys(values[None, :])[0].tolist():
+            self.recent.setdefault(key, []).append(row)
+        if len(self.added) >= _FOLD_AT:
+            self.fold()
+
+    def drop(self, article_id: str) -> bool:
+        row = self.row.pop(article_id, None)
+        if row is not None:
+            self.dead.add(row)
+        return row is not None
+
+    def hash_of(self, article_id: str) -> str | None:
+        row = self.row.get(article_id)
+        return None if row is None else self.hashes[row]
+
+    def candidates(self, query: np.ndarray) -> list[str]:
+        """The live articles whose signature equals `query` in some band, by id."""
+        bands, width, _ = _banding()
+        keys = _band_keys(query[None, :])[0]
+        entries = self._entries()
+        low = np.uint64((1 << self._bits) - 1)
+        high = keys & ~low
+        lo = np.searchsorted(entries, high, "left").tolist()
+        hi = np.searchsorted(entries, high | low, "right").tolist()
+        spans = [entries[a:b] for a, b in zip(lo, hi, strict=True) if b > a]
+        found: set[int] = set()
+        if spans:
+            rows, band = np.divmod((np.concatenate(spans) & low).astype(np.int64), bands)
+            cols = band[:, None] * width + np.arange(width)
+            same = (self.values[rows[:, None], cols] == query[cols]).all(axis=1)
+            found.update(rows[same].tolist())  # the keys matched; check the values
+        base = len(self.values)
+        for number, key in enumerate(keys.tolist()):
+            cut = slice(number * width, (number + 1) * width)
+            for row in self.recent.get(key, ()):
+                if np.array_equal(self.added[row - base][cut], query[cut]):
+                    found.add(row)
+        return sorted(self.ids[row] for row in found - self.dead)
+
+    def _entries(self) -> np.ndarray:
+        if self._sorted is None:
+            bands = _banding()[0]
+            # Room for twice the rows, so that rows added later fit in.
+            self._bits = (bands * max(2 * len(self.values), _FOLD_AT)).bit_length()
+            self._sorted = self._pack(self.values, 0)
+        return self._sorted
+
+    def _pack(self, values: np.ndarray, first: int) -> np.ndarray:
+        """The sorted entries of rows `values`, the first of them row `first`."""
+        keys = _band_keys(values).ravel()
+        at = np.arange(first * _banding()[0], first * _banding()[0] + len(keys), dtype=np.uint64)
+        keys &= ~np.uint64((1 << self._bits) - 1)
+        keys |= at
+        keys.sort()
+        return keys
+
+    def fold(self) -> None:
+        """Move the added rows in with the others; drop the dead rows once they are many."""
+        if self.added:
+            extra = np.stack(self.added)
+            rows = len(self.values) + len(extra)
+            if self._sorted is not None and rows * _banding()[0] < 1 << self._bits:
+                merged = np.concatenate([self._sorted, self._pack(extra, len(self.values))])
+                merged.sort()
+                self._sorted = merged
+            else:
+                self._sorted = None
+            self.values = _narrow(np.concatenate([self.values, _narrow(extra)]))
+            self.added.clear()
+            self.recent.clear()
+        if len(self.dead) * 4 > len(self.ids):
+            self.ids, self.hashes, self.values = self._live()
+            self.row = {article_id: row for row, article_id in enumerate(self.ids)}
+            self.dead.clear()
+            self._sorted = None
+
+    def live(self) -> tuple[list[str], list[str], np.ndarray]:
+        """The live rows, in one matrix: ids, content hashes, signatures."""
+        self.fold()
+        return self._live()
+
+    def _live(self) -> tuple[list[str], list[str], np.ndarray]:
+        if not self.dead:
+            return self.ids, self.hashes, self.values
+        rows = sorted(self.row.values())
+        return [self.ids[r] for r in rows], [self.hashes[r] for r in rows], self.values[rows]
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file apart from the one that was there before: None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Signatures as uint32 where every value fits (those of the affine32 and legacy schemes
+    do): half the memory and half the file. Either width reads back the same values."""
+    if values.dtype != np.uint32 and len(values) and int(values.max()) <= 0xFFFFFFFF:
+        return values.astype(np.uint32)
+    return values if values.dtype == np.uint32 else values.astype(np.uint64, copy=False)
+
+
+def _uint64(minhash: MinHash) -> np.ndarray:
+    values = np.array(minhash.hashvalues, dtype=np.uint64)
+    if values.shape != (NUM_PERM,):
+        raise ValueError(f"expected a MinHash of {NUM_PERM} values, got {values.shape}")
+    return values
+
+
 class SyndicationIndex:
-    """MinHash signatures of the stored (canonical) articles, in an LSH for look-ups."""
+    """MinHash signatures of the stored (canonical) articles, banded for LSH look-ups."""
 
     def __init__(self, path: Path, threshold: float = THRESHOLD) -> None:
         self.path = path
         self.threshold = threshold
-        self._lsh = MinHashLSH(threshold=_CANDIDATE_THRESHOLD, num_perm=NUM_PERM)
-        self._signatures: dict[str, tuple[str, MinHash]] = {}  # id -> (content hash, minhash)
+        self._signatures = _Signatures([], [], np.zeros((0, NUM_PERM), dtype=np.uint64))
+        self._saved: tuple[int, int, int] | None = None  # the file as saved, None: changed since
         self._bodies: dict[str, str] = {}  # canonical id -> body, of those added in this process
-        self._chunks: dict[str, list[ChunkRecord]] = {}  # canonical id -> its stored chunks
+        self._records: Sequence[ChunkRecord] = ()  # the stored chunks, until grouped:
+        self._chunks: dict[str, list[ChunkRecord]] | None = None  # canonical id -> its chunks
         self.copies: dict[str, list[Copy]] = {}  # canonical id -> its copies
         self.copy_owner: dict[str, str] = {}  # copy id -> canonical id
 
@@ -166,78 +333,101 @@ class SyndicationIndex:
         """The index of the articles in `records` (Chroma's chunks): persisted signatures where
         they match, signatures made again from the chunk texts where not, saved if it changed."""
         index = cls(path)
+        wanted = index._read_records(records)
+        ids, hashes, values, stamp = index._load()
+        saved = len(ids)
+        keep: dict[str, int] = {}
+        for row, (article_id, content_hash) in enumerate(zip(ids, hashes, strict=True)):
+            if wanted.get(article_id) == content_hash:
+                keep.setdefault(article_id, row)
+        if len(keep) < len(ids):
+            rows = list(keep.values())
+            ids, hashes, values = list(keep), [hashes[r] for r in rows], values[rows]
+        missing = [article_id for article_id in wanted if article_id not in keep]
+        if missing:
+            lost = set(missing)
+            bodies = bodies_from_chunks(r for r in records if r.metadata.get("article_id") in lost)
+            made = [_uint64(signature(bodies.get(a, ("", ""))[1])) for a in missing]
+            values = _narrow(np.concatenate([values, np.array(made, dtype=np.uint64)]))
+            ids, hashes = ids + missing, hashes + [wanted[a] for a in missing]
+        index._signatures = _Signatures(ids, hashes, values)
+        if missing or len(keep) != saved:
+            index.save()
+        else:
+            index._saved = stamp
+        return index
+
+    def _read_records(self, records: Sequence[ChunkRecord]) -> dict[str, str]:
+        """Each article's content hash, and its copies, from its first chunk's metadata: one
+        pass that only reads (the chunks are grouped by article when a look-up needs them)."""
+        self._records = records
         wanted: dict[str, str] = {}
         for record in records:
             meta = record.metadata
             article_id = str(meta.get("article_id", ""))
-            index._chunks.setdefault(article_id, []).append(record)
             if article_id in wanted:
                 continue
             wanted[article_id] = content_hash_of(str(meta.get("article_hash", "")))
             copies = copies_of(meta)
             if copies:
-                index.copies[article_id] = copies
+                self.copies[article_id] = copies
                 for copy in copies:
-                    index.copy_owner[copy.id] = article_id
-        saved = index._load()
-        missing = {aid for aid, h in wanted.items() if saved.get(aid, ("",))[0] != h}
-        bodies = bodies_from_chunks(r for r in records if r.metadata.get("article_id") in missing)
-        for article_id, content in wanted.items():
-            if article_id in missing:
-                minhash = signature(bodies.get(article_id, ("", ""))[1])
-            else:
-                minhash = saved[article_id][1]
-            index._put(article_id, content, minhash)
-        if missing or len(saved) != len(wanted):
-            index.save()
-        return index
-
-    def _put(self, article_id: str, content_hash: str, minhash: MinHash) -> None:
-        if article_id in self._signatures:
-            self._lsh.remove(article_id)
-        self._signatures[article_id] = (content_hash, minhash)
-        self._lsh.insert(article_id, minhash)
+                    self.copy_owner[copy.id] = article_id
+        return wanted
 
     def add(self, article_id: str, content_hash: str, body: str, minhash: MinHash) -> None:
         """Keep a (new or changed) canonical article's signature."""
-        self._put(article_id, content_hash, minhash)
+        self._signatures.put(article_id, content_hash, _uint64(minhash))
+        self._saved = None
         self._bodies[article_id] = body
-        self._chunks.pop(article_id, None)
+        if self._chunks is not None:
+            self._chunks.pop(article_id, None)
 
     def content_hash(self, article_id: str) -> str | None:
         """A stored article's own content hash; None when it is not stored."""
-        found = self._signatures.get(article_id)
-        return found[0] if found else None
+        return self._signatures.hash_of(article_id)
 
     def _body(self, article_id: str) -> str:
         if article_id not in self._bodies:
+            if self._chunks is None:  # once: a stored article is a candidate
+                self._chunks = {}
+                for record in self._records:
+                    key = str(record.metadata.get("article_id", ""))
+                    self._chunks.setdefault(key, []).append(record)
+                self._records = ()
             chunks = self._chunks.get(article_id, [])
             self._bodies[article_id] = bodies_from_chunks(chunks).get(article_id, ("", ""))[1]
         return self._bodies[article_id]
 
     def discard(self, article_id: str) -> None:
         """Forget a canonical article (deleted), and the copies recorded on it."""
-        if self._signatures.pop(article_id, None) is not None:
-            self._lsh.remove(article_id)
+        if self._signatures.drop(article_id):
+            self._saved = None
         self._bodies.pop(article_id, None)
-        self._chunks.pop(article_id, None)
+        if self._chunks is not None:
+            self._chunks.pop(article_id, None)
         for copy in self.copies.pop(article_id, []):
             self.copy_owner.pop(copy.id, None)
+
+    def candidates(self, minhash: MinHash) -> list[str]:
+        """The stored articles whose signature shares an LSH band with `minhash`, by id: those
+        datasketch's MinHashLSH at the candidate threshold would return."""
+        return self._signatures.candidates(_uint64(minhash))
 
     def original_of(
         self, body: str, minhash: MinHash, *, exclude: str = ""
     ) -> tuple[str, float] | None:
-        """The stored article this body copies (the most similar above the threshold), with the
-        Jaccard similarity of their shingles."""
+        """The stored article this body copies (the most similar above the threshold; the
+        first id of equals), with the Jaccard similarity of their shingles."""
         best: tuple[str, float] | None = None
         mine = shingles(body)
-        for candidate in self._lsh.query(minhash):
+        for candidate in self.candidates(minhash):
             if candidate == exclude:
                 continue
-            theirs = shingles(self._body(str(candidate)))
+            theirs = shingles(self._body(candidate))
             score = len(mine & theirs) / len(mine | theirs) if mine and theirs else 0.0
             if score >= self.threshold and (best is None or score > best[1]):
-                best = (str(candidate), score)
+                best = (candidate, score)
         return best
 
     def record_copy(self, canonical: str, copy: Copy) -> bool:
@@ -260,35 +450,46 @@ class SyndicationIndex:
             self.copies[canonical] = [c for c in self.copies[canonical] if c.id != copy_id]
         return canonical
 
-    def _load(self) -> dict[str, tuple[str, MinHash]]:
-        """The saved signatures; empty when there is no usable file (it is rebuilt)."""
+    def _load(self) -> tuple[list[str], list[str], np.ndarray, tuple[int, int, int] | None]:
+        """The saved ids, content hashes and signatures, and the file's stamp; none when there
+        is no usable file (they are made again)."""
+        empty = np.zeros((0, NUM_PERM), dtype=np.uint64)
         try:
+            stamp = _stamp(self.path)
             with np.load(self.path, allow_pickle=False) as data:
                 if (
                     int(data["version"]) != _FILE_VERSION
                     or int(data["num_perm"]) != NUM_PERM
                     or str(data["scheme"]) != _SCHEME
                 ):
-                    return {}
+                    return [], [], empty, None
                 ids, hashes, values = data["ids"], data["hashes"], data["values"]
-                if len(ids) != len(hashes) or values.shape != (len(ids), NUM_PERM):
+                if (
+                    ids.ndim != 1
+                    or hashes.shape != ids.shape
+                    or values.shape != (len(ids), NUM_PERM)
+                ):
                     raise ValueError("arrays of different lengths")
-                return {
-                    str(i): (str(h), MinHash(num_perm=NUM_PERM, hashvalues=v, **_FROM_VALUES))
-                    for i, h, v in zip(ids, hashes, values, strict=True)
-                }
+                if ids.dtype.kind != "U" or hashes.dtype.kind != "U":
+                    raise ValueError("ids or hashes not strings")
+                return (
+                    ids.tolist(),
+                    hashes.tolist(),
+                    _narrow(values),
+                    stamp,
+                )
         except FileNotFoundError:
-            return {}
+            return [], [], empty, None
         except Exception as error:  # derived data that fails to load is made again, whatever
             log.info("syndication signatures at %s not usable (%s); rebuilding", self.path, error)
-            return {}
+            return [], [], empty, None
 
     def save(self) -> None:
-        """Persist the signatures atomically; a failure only costs a rebuild later."""
-        ids = sorted(self._signatures)
-        values = np.zeros((len(ids), NUM_PERM), dtype=np.uint64)
-        for row, article_id in enumerate(ids):
-            values[row] = self._signatures[article_id][1].hashvalues
+        """Persist the signatures atomically, unless the file holds them as they are; a failure
+        only costs a rebuild later."""
+        if self._saved is not None and self._saved == _stamp(self.path):
+            return
+        ids, hashes, values = self._signatures.live()
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,7 +500,7 @@ class SyndicationIndex:
                     num_perm=np.int64(NUM_PERM),
                     scheme=np.array(_SCHEME),
                     ids=np.array(ids, dtype=str),
-                    hashes=np.array([self._signatures[i][0] for i in ids], dtype=str),
+                    hashes=np.array(hashes, dtype=str),
                     values=values,
                 )
                 out.flush()
@@ -307,6 +508,8 @@ class SyndicationIndex:
             os.replace(tmp, self.path)
         except OSError as error:
             log.warning("could not save syndication signatures to %s: %s", self.path, error)
+            return
+        self._saved = _stamp(self.path)
 
 
 def signatures_path(keyword_dir: Path, collection: str) -> Path:
