@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -455,8 +456,24 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
             if progress:
                 print(f"built the demo index: {report.summary()}", file=sys.stderr, flush=True)
             log.info("built the demo index: %s", report.summary())
+    # The archive's indexes load while the model does (the keyword index and the corpus view
+    # on a thread of their own); then one search loads Chroma's vector index.
+    failed: list[BaseException] = []
+
+    def load_archive() -> None:
+        try:
+            engine.index.refresh()
+            engine.retriever.view()
+        except BaseException as error:  # raised again below, on the caller's thread
+            failed.append(error)
+
+    loading = threading.Thread(target=load_archive, name="load-archive")
+    loading.start()
     engine.embedder.embed_query("warm up")
-    engine.index.refresh()
+    loading.join()
+    if failed:
+        raise failed[0]
+    engine.search("warm up", k=1)
 
 
 def serve(
