@@ -84,6 +84,8 @@ class CorpusView:
     latest: date | None
     texts: RecentArticles = field(default_factory=RecentArticles)  # built when first needed
     store: ChunkStore | None = None  # with dense search "hnsw": where vectors are fetched
+    # The keyword index state the records are (its rows are the view's), when made from one.
+    keyword_state: Any = field(default=None, repr=False)
     _row_of: dict[str, int] | None = field(default=None, repr=False)
     _row_finder: Callable[[str], int | None] | None = field(default=None, repr=False)
     _by_article: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -118,6 +120,7 @@ class CorpusView:
         dense: DenseSearch = "exact",
         columns: Callable[[str], list[Any]] | None = None,
         row_of: Callable[[str], int | None] | None = None,
+        keyword_state: Any = None,
     ) -> CorpusView:
         """The view of `records`; with dense search "exact", every vector fetched from Chroma
         (those `previous` holds reused), with "hnsw" none. `columns(key)`: every record's
@@ -148,6 +151,7 @@ class CorpusView:
             latest=date.fromordinal(int(days.max())) if days.size and days.max() > 0 else None,
             store=store if dense == "hnsw" else None,
             _row_finder=row_of,
+            keyword_state=keyword_state,
         )
 
     def row_of(self, chunk_id: str) -> int | None:

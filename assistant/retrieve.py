@@ -239,6 +239,7 @@ class Retriever:
         self.options = options or RankingOptions()
         self._view = CorpusView.empty()
         self._state: object = None  # the keyword index state the view was built from
+        self._building = False  # a thread is making the view of a newer state
         self._view_lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
@@ -250,23 +251,33 @@ class Retriever:
         }
 
     def view(self) -> CorpusView:
-        """The corpus arrays, in step with the keyword index (and so with Chroma)."""
+        """The corpus arrays, in step with the keyword index (and so with Chroma). While one
+        thread makes the view of a new state, the others search the one before it: no search
+        waits for another's view (only the first, when there is none yet)."""
         self.store.sync_keyword_index()
+        keyword = self.store.keyword
+        state = keyword.snapshot()
         with self._view_lock:
-            keyword = self.store.keyword
-            state = keyword.snapshot()
-            if state is not self._state:  # a change, or the same chunks read from disk now
-                self._view = CorpusView.build(
-                    state.fingerprint if keyword.loaded else "",
-                    state.records,
-                    self.store,
-                    self._view,
-                    dense=self.settings.dense_search,
-                    columns=state.column,
-                    row_of=keyword.row_finder(state),
-                )
-                self._state = state
-            return self._view
+            if state is self._state or (self._building and self._view.records):
+                return self._view
+            self._building = True
+        try:
+            view = CorpusView.build(
+                state.fingerprint if keyword.loaded else "",
+                state.records,
+                self.store,
+                self._view,
+                dense=self.settings.dense_search,
+                columns=state.column,
+                row_of=keyword.row_finder(state),
+                keyword_state=state,
+            )
+        finally:
+            with self._view_lock:
+                self._building = False
+        with self._view_lock:
+            self._view, self._state = view, state
+        return view
 
     def understand(self, question: str) -> ParsedQuestion:
         """The question's outlets, dates, speakers and parts, read against this corpus."""
@@ -355,7 +366,7 @@ class Retriever:
         """Each passage refilled with its article's best sentences not yet given to an earlier
         passage; passages whose article has nothing left are dropped."""
         terms = keyword_tokens(parsed.text)
-        idf = self.store.keyword.idf(terms)
+        idf = self.store.keyword.idf(terms, view.keyword_state)
         articles = dict.fromkeys(int(view.article_of[row]) for row in rows)
         if articles and not view.holds_vectors:  # every chunk they need, in one call
             question.vectors(np.concatenate([view.rows_of(a) for a in articles]))
@@ -402,10 +413,11 @@ class Retriever:
             windows = Cosines(view, self.embedder.embed(probes[1:]))
         # Keyword scores from the postings of each probe's terms: (rows, scores), no array of
         # every chunk. An index that moved on since the view was made gives none this time.
-        keyword = self.store.keyword
+        # Scored in the state the view was made from: its rows are the view's.
+        keyword, state = self.store.keyword, view.keyword_state
         empty: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-        in_step = len(keyword) == len(view.records)
-        sparse = [keyword.top_scores(p) if in_step else empty for p in probes]
+        in_step = state is not None or len(keyword) == len(view.records)
+        sparse = [keyword.top_scores(p, state) if in_step else empty for p in probes]
         pool = self.settings.candidates
         found: set[int] = set()
         for j in range(len(probes)):

@@ -562,10 +562,11 @@ class KeywordIndex:
             return empty, empty.astype(np.float32), empty.astype(np.int32)
         return np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
 
-    def top_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+    def top_scores(self, query: str, state: _State | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, BM25 scores) of the chunks that match `query`, rows ascending: from the
-        postings of its terms alone, with the statistics of all live chunks."""
-        state = self._state
+        postings of its terms alone, with the statistics of all live chunks. `state`: a
+        state taken earlier (`snapshot`) to score in, else the current one."""
+        state = state or self._state
         n = len(state.records)
         tokens = keyword_tokens(query)
         rows_parts, score_parts = [], []
@@ -597,9 +598,9 @@ class KeywordIndex:
         out[rows[rows < size]] = values[rows < size]
         return out
 
-    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+    def idf(self, terms: Sequence[str], state: _State | None = None) -> dict[str, float]:
         """BM25's (Lucene) inverse document frequency of each known term, over the chunks."""
-        state = self._state
+        state = state or self._state
         out = {}
         for term in set(terms):
             frequency = self._live_postings(state, term)[0].size

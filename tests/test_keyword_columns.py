@@ -6,6 +6,7 @@ index's own id map."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,3 +170,35 @@ def test_columns_of_many_or_one_chunk_round_trip(tmp_path: Path, count: int) -> 
     assert loaded is not None
     assert [loaded.metadata(i) for i in (0, count - 1)] == [metas[0], metas[-1]]
     assert SegmentColumns.load(path, records_size=count + 1, count=count) is None
+
+
+def test_searches_go_on_with_the_old_view_while_a_new_one_is_made(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retriever = Retriever(
+        small_engine.settings, store=small_engine.store, embedder=small_engine.embedder
+    )
+    old = retriever.view()
+    want = [p.chunk_id for p in retriever.search("What did Lavrov say about NATO?", k=4)]
+    started, release = threading.Event(), threading.Event()
+    build = CorpusView.build
+
+    def slow_build(*args: Any, **kwargs: Any) -> CorpusView:
+        started.set()
+        assert release.wait(60)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(CorpusView, "build", slow_build)
+    retriever._state = object()  # as if the keyword index had moved on
+    maker = threading.Thread(target=retriever.view)
+    maker.start()
+    try:
+        assert started.wait(60)
+        # Meanwhile: the view before, and the same passages, without waiting for the build.
+        assert retriever.view() is old
+        got = [p.chunk_id for p in retriever.search("What did Lavrov say about NATO?", k=4)]
+        assert got == want and maker.is_alive()
+    finally:
+        release.set()
+        maker.join(60)
+    assert retriever.view() is not old and retriever.view().fingerprint == old.fingerprint
