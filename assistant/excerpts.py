@@ -11,16 +11,18 @@ line and keep their offsets."""
 
 from __future__ import annotations
 
+import re
 import threading
 from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
 from assistant.speakers import Turn, opens_with_label, transcript_turns
-from index.chunking import quote_depth_after, split_sentences
+from index.chunking import QUOTE_CHARS, quote_depth_after, split_sentences
 from index.keyword import ChunkRecord, keyword_tokens
 
 RUN_SEPARATOR = "\n\n"
@@ -29,6 +31,7 @@ _K1, _B = 1.5, 0.75  # BM25's usual constants, as in the keyword index
 # bring (MultiHop-RAG dev recall@10: 0.783 never joined, 0.779 up to 3, 0.777 up to 6); an
 # unclosed quotation mark also stops here.
 _MAX_QUOTE_SENTENCES = 3
+_QUOTES = re.compile(f"[{QUOTE_CHARS}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,24 +62,24 @@ class ArticleText:
         placed = sorted(
             (int(records[i].metadata.get("start", 0)), i, records[i].text) for i in rows
         )
-        size = max((start + len(text) for start, _, text in placed), default=0)
         title = str(records[placed[0][1]].metadata.get("title", "")) if placed else ""
-        chars = [" "] * size
-        covered = [False] * size
+        body = ""  # each chunk written over the ones before it; gaps are spaces
         found: dict[int, tuple[int, list[int]]] = {}  # start -> (end, chunk rows)
         for start, row, text in placed:
-            chars[start : start + len(text)] = text
-            covered[start : start + len(text)] = [True] * len(text)
+            body = body.ljust(start)[:start] + text + body[start + len(text) :]
             for span in split_sentences(text):
                 a, b = start + span.start, start + span.end
                 end, holders = found.setdefault(a, (b, []))
                 if end == b:
                     holders.append(row)
+        starts = [start for start, _, _ in placed]
+        reach = list(accumulate((start + len(text) for start, _, text in placed), max))
         for start, _, text in placed:
             # Chunks are stored trimmed: a speaker label opening one must open a line again.
-            if start and not covered[start - 1] and opens_with_label(text):
-                chars[start - 1] = "\n"
-        body = "".join(chars)
+            before = bisect_left(starts, start)  # the chunks that start before this one
+            covered = before and reach[before - 1] >= start
+            if start and not covered and opens_with_label(text):
+                body = body[: start - 1] + "\n" + body[start:]
         spans: list[tuple[int, int, list[int], int]] = []  # start, end, chunk rows, sentences
         depth = 0  # quotations still open after the last span
         for a in sorted(found):
@@ -91,7 +94,8 @@ class ArticleText:
             else:
                 spans.append((a, b, holders, 1))
                 depth = 0
-            depth = quote_depth_after(body[a:b], depth)
+            if _QUOTES.search(body, a, b):  # else the depth stays
+                depth = quote_depth_after(body[a:b], depth)
         texts = [body[a:b] for a, b, *_ in spans]
         counts = count_tokens(texts) if texts else []
         sentences = []
