@@ -200,9 +200,10 @@ class KeywordIndex:
             current = self._state.segments
             if segment >= min(len(state.segments), len(current)):
                 return None  # newer than `state`, or not yet in this index
-            if state.segments[segment].name != current[segment].name:
-                return None  # merged since
-            row = int(state.global_of[segment][at])
+            if state.segments[segment] is not current[segment]:
+                return None  # merged, loaded or saved again since: the map is another's
+            rows = state.global_of[segment]
+            row = int(rows[at]) if at < rows.size else -1
             return row if row >= 0 else None
 
         return row_of

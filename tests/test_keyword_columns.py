@@ -202,3 +202,18 @@ def test_searches_go_on_with_the_old_view_while_a_new_one_is_made(
         release.set()
         maker.join(60)
     assert retriever.view() is not old and retriever.view().fingerprint == old.fingerprint
+
+
+def test_the_row_finder_of_a_state_loaded_before_is_not_misled_by_one_loaded_since(
+    tmp_path: Path,
+) -> None:
+    writer = KeywordIndex(tmp_path / "kw")
+    writer.rebuild([_record(n) for n in range(2)], generation="g0")
+    reader = KeywordIndex(tmp_path / "kw")
+    reader.follow(reader.read_manifest() or {})
+    before = reader.snapshot()
+    writer.rebuild([_record(n) for n in reversed(range(9))], generation="g1")  # elsewhere
+    reader.follow(reader.read_manifest() or {})  # loaded whole again: a main segment again
+    old, new = reader.row_finder(before), reader.row_finder(reader.snapshot())
+    assert all(old(_record(n).id) in (n, None) for n in range(9))
+    assert [new(_record(n).id) for n in range(9)] == list(reversed(range(9)))
