@@ -53,6 +53,11 @@ class IndexSettings(BaseSettings):
     embedding_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the embedder runs; auto: cuda when torch sees a GPU."
     )
+    embedding_dtype: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="torch's arithmetic: bf16 (autocast; vectors within 1e-4 cosine of fp32's) "
+        "or fp32; auto: bf16 where the hardware has it (CUDA, avx512_bf16, amx_bf16).",
+    )
 
     chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")
     chunk_overlap: int = Field(40, ge=0, le=128, description="Wordpieces carried into the next.")

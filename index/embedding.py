@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ import numpy as np
 
 from index.config import IndexSettings
 from index.errors import ConfigError
+from index.wordpieces import WordpieceCounter
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 # Backends whose vectors are the same numbers (max cosine distance to torch's below 1e-4,
 # measured in bench/embedding.py) share a precision, and so may share a collection and a cache.
+# torch in bf16 arithmetic (embedding_dtype) is one of them: its vectors stay torch fp32's.
 PRECISION = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -55,6 +57,7 @@ class Embedder:
         self.device = resolve_device(settings.embedding_device)
         self.backend = resolve_backend(settings.embedding_backend, self.device)
         self.precision = PRECISION[self.backend]
+        self.dtype = resolve_dtype(settings.embedding_dtype, self.backend, self.device)
         self._sessions: dict[int, InferenceSession] = {}
 
     @cached_property
@@ -126,11 +129,13 @@ class Embedder:
         """Wordpieces the model reads, less its two special tokens."""
         return self.max_seq_length - 2
 
+    @cached_property
+    def wordpieces(self) -> WordpieceCounter:
+        """Exact wordpiece counts from remembered counts of words (index/wordpieces.py)."""
+        return WordpieceCounter(self.tokenizer)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return self.wordpieces.count(texts) if texts else []
 
     @contextmanager
     def bulk_threads(self) -> Iterator[None]:
@@ -147,13 +152,14 @@ class Embedder:
                 self._apply_threads()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Normalised float32 vectors, one a text."""
+        """Normalised float32 vectors, one a text (bulk and queries alike in bf16 arithmetic
+        where `dtype` is bf16: it was faster for single short queries too, bench/embedding.py)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.backend != "torch":
             return self._embed_onnx(texts, progress=progress)
         model = self.model
-        with self._lock:
+        with self._lock, self._arithmetic():
             vectors = model.encode(
                 list(texts),
                 batch_size=self.settings.embed_batch_size,
@@ -161,7 +167,19 @@ class Embedder:
                 convert_to_numpy=True,
                 show_progress_bar=progress,
             )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.dtype == "fp32":
+            return vectors
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    def _arithmetic(self) -> AbstractContextManager[Any]:
+        """torch.autocast to bfloat16 where `dtype` is bf16 (its matmuls, the bulk of the work,
+        run in bf16, the weights cast once a call); else nothing."""
+        if self.dtype != "bf16":
+            return nullcontext()
+        import torch
+
+        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
 
     def _embed_onnx(self, texts: Sequence[str], *, progress: bool) -> np.ndarray:
         """The same pipeline as sentence-transformers' (length-sorted batches, truncation at
@@ -216,6 +234,32 @@ def resolve_backend(setting: str, device: str) -> str:
     faster, and int8 1.6x faster but 0.05 cosine away (bench/embedding.py)."""
     del device  # onnxruntime here is CPU-only; a measured win would go here
     return "torch" if setting == "auto" else setting
+
+
+def resolve_dtype(setting: str, backend: str, device: str) -> str:
+    """The torch backend's arithmetic: bf16 (autocast) or fp32; auto: bf16 where the hardware
+    does it natively (native_bf16). ONNX backends run their own precision (fp32 or int8)."""
+    if backend != "torch":
+        if setting == "bf16":
+            raise ConfigError("embedding_dtype=bf16 needs embedding_backend=torch (or auto)")
+        return "fp32"
+    if setting != "auto":
+        return setting
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` computes in bfloat16 natively: a GPU that does (Ampere on), or a CPU with
+    avx512_bf16 or amx_bf16 (x86) or BF16 (Arm, oneDNN's check). oneDNN also runs bf16 on
+    plain AVX-512 CPUs, emulated: those are not counted (fp32 there; not measured)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    capabilities = torch.cpu.get_capabilities()
+    if "avx512_bf16" in capabilities:  # x86
+        return bool(capabilities["avx512_bf16"] or capabilities.get("amx_bf16"))
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # Arm: checks its BF16 flag
 
 
 def vector_identity(model_id: str, backend: str) -> dict[str, str]:
