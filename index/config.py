@@ -55,8 +55,8 @@ class IndexSettings(BaseSettings):
     )
     embedding_dtype: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="torch's arithmetic: bf16 (autocast; vectors within 1e-4 cosine of fp32's) "
-        "or fp32; auto: bf16 where the hardware has it (CUDA, avx512_bf16, amx_bf16).",
+        description="torch's arithmetic for ingest: bf16 (autocast; vectors within 1e-4 cosine "
+        "of fp32's) or fp32; auto: bf16 where the hardware has it. Questions stay fp32.",
     )
 
     chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")

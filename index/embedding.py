@@ -152,14 +152,16 @@ class Embedder:
                 self._apply_threads()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Normalised float32 vectors, one a text (bulk and queries alike in bf16 arithmetic
-        where `dtype` is bf16: it was faster for single short queries too, bench/embedding.py)."""
+        """Normalised float32 vectors, one a text. A bulk job (`bulk_threads`) runs in bf16
+        arithmetic where `dtype` is bf16; questions stay fp32, so answers do not move (a
+        question costs about 30 ms either way; bench/embedding.py)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.backend != "torch":
             return self._embed_onnx(texts, progress=progress)
         model = self.model
-        with self._lock, self._arithmetic():
+        bf16 = self.dtype == "bf16" and self._bulk
+        with self._lock, self._arithmetic(bf16):
             vectors = model.encode(
                 list(texts),
                 batch_size=self.settings.embed_batch_size,
@@ -168,14 +170,14 @@ class Embedder:
                 show_progress_bar=progress,
             )
         vectors = np.asarray(vectors, dtype=np.float32)
-        if self.dtype == "fp32":
+        if not bf16:
             return vectors
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
-    def _arithmetic(self) -> AbstractContextManager[Any]:
-        """torch.autocast to bfloat16 where `dtype` is bf16 (its matmuls, the bulk of the work,
-        run in bf16, the weights cast once a call); else nothing."""
-        if self.dtype != "bf16":
+    def _arithmetic(self, bf16: bool) -> AbstractContextManager[Any]:
+        """torch.autocast to bfloat16 when `bf16` (its matmuls, the bulk of the work, run in
+        bf16, the weights cast once a call); else nothing."""
+        if not bf16:
             return nullcontext()
         import torch
 
