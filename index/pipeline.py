@@ -280,7 +280,8 @@ def load_syndication(store: ChunkStore) -> SyndicationIndex:
     if cached is not None and cached[0] == store.keyword.state_id:
         return cached[1]
     path = signatures_path(store.settings.keyword_dir, store.settings.collection)
-    return SyndicationIndex.for_records(path, store.keyword.records)
+    state = store.keyword.snapshot()
+    return SyndicationIndex.for_records(path, state.records, state.column)
 
 
 def keep_syndication(store: ChunkStore, syndication: SyndicationIndex) -> None:

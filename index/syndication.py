@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,11 +329,21 @@ class SyndicationIndex:
         self.copy_owner: dict[str, str] = {}  # copy id -> canonical id
 
     @classmethod
-    def for_records(cls, path: Path, records: Sequence[ChunkRecord]) -> SyndicationIndex:
+    def for_records(
+        cls,
+        path: Path,
+        records: Sequence[ChunkRecord],
+        columns: Callable[[str], list[Any]] | None = None,
+    ) -> SyndicationIndex:
         """The index of the articles in `records` (Chroma's chunks): persisted signatures where
-        they match, signatures made again from the chunk texts where not, saved if it changed."""
+        they match, signatures made again from the chunk texts where not, saved if it changed.
+        `columns(key)`: every record's metadata value for key, read without a dict per chunk
+        (the keyword index's columns), else read from each record's metadata."""
         index = cls(path)
-        wanted = index._read_records(records)
+        if columns is None:
+            columns = lambda key: [r.metadata.get(key) for r in records]  # noqa: E731
+        index._records = records
+        wanted = index._read_columns(columns)
         ids, hashes, values, stamp = index._load()
         saved = len(ids)
         keep: dict[str, int] = {}
@@ -357,18 +367,19 @@ class SyndicationIndex:
             index._saved = stamp
         return index
 
-    def _read_records(self, records: Sequence[ChunkRecord]) -> dict[str, str]:
+    def _read_columns(self, columns: Callable[[str], list[Any]]) -> dict[str, str]:
         """Each article's content hash, and its copies, from its first chunk's metadata: one
-        pass that only reads (the chunks are grouped by article when a look-up needs them)."""
-        self._records = records
+        pass over three columns (the chunks are grouped by article when a look-up needs them)."""
         wanted: dict[str, str] = {}
-        for record in records:
-            meta = record.metadata
-            article_id = str(meta.get("article_id", ""))
+        ids, hashes, also = columns("article_id"), columns("article_hash"), columns(ALSO_KEY)
+        for article, stored_hash, raw in zip(ids, hashes, also, strict=True):
+            article_id = str(article if article is not None else "")
             if article_id in wanted:
                 continue
-            wanted[article_id] = content_hash_of(str(meta.get("article_hash", "")))
-            copies = copies_of(meta)
+            wanted[article_id] = content_hash_of(
+                str(stored_hash if stored_hash is not None else "")
+            )
+            copies = copies_of({ALSO_KEY: raw}) if raw else []
             if copies:
                 self.copies[article_id] = copies
                 for copy in copies:

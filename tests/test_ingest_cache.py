@@ -31,9 +31,9 @@ def test_a_second_ingest_reuses_the_signatures_and_finds_the_copy(
     reads: list[int] = []
     original = syndication.SyndicationIndex.for_records.__func__  # type: ignore[attr-defined]
 
-    def counted(cls: Any, path: Path, records: Any) -> Any:
+    def counted(cls: Any, path: Path, records: Any, *columns: Any) -> Any:
         reads.append(len(records))
-        return original(cls, path, records)
+        return original(cls, path, records, *columns)
 
     monkeypatch.setattr(syndication.SyndicationIndex, "for_records", classmethod(counted))
     first = engine.index.ingest([_file(tmp_path, "a.json", [STORY])], progress=False)
