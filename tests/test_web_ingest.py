@@ -56,13 +56,13 @@ class NewsSite:
                 with site._lock:
                     site.in_flight += 1
                     site.most_in_flight = max(site.most_in_flight, site.in_flight)
+                status = 0
                 try:
                     status = site.answer(self)
-                finally:
+                finally:  # recorded before it stops counting as in flight (see `paths`)
                     with site._lock:
+                        site.requests.append((self.path, dict(self.headers.items()), status))
                         site.in_flight -= 1
-                with site._lock:
-                    site.requests.append((self.path, dict(self.headers.items()), status))
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -133,7 +133,13 @@ class NewsSite:
         return status
 
     def paths(self) -> list[str]:
-        return [path for path, _, _ in self.requests]
+        """The paths asked for, once no request is in flight: a handler records its request
+        after the client already has the response."""
+        deadline = time.monotonic() + 10
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._lock:
+            return [path for path, _, _ in self.requests]
 
 
 @pytest.fixture
