@@ -4,6 +4,7 @@ Chroma's HNSW index."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from assistant.excerpts import ArticleText, RecentArticles
 from assistant.query import DateRange, OutletMatcher
 from index.embedding import Embedder
 from index.keyword import ChunkRecord
+from index.keyword_text import metadata_column
 from index.store import ChunkStore
 
 
@@ -130,7 +132,7 @@ class CorpusView:
         if dense == "exact":
             matrix = _matrix(records, store, previous)
         if columns is None:
-            columns = lambda key: [r.metadata.get(key) for r in records]  # noqa: E731
+            columns = functools.partial(metadata_column, records)
         sources = [str(s or "") for s in columns("source")]
         outlets = sorted(set(sources) - {""})
         code = {name: i for i, name in enumerate(outlets)}

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens
+from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens, metadata_column
 from index.segment_columns import SegmentColumns, columns_path
 
 K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
@@ -274,7 +274,7 @@ class Segment:
         first = self.records[0] if self.records else None
         if isinstance(first, StoredRecord):
             return first._columns.column(key)
-        return [r.metadata.get(key) for r in self.records]
+        return metadata_column(self.records, key)
 
 
 def mapped_arrays(npz: Path) -> dict[str, np.ndarray]:

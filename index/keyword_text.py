@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,12 @@ class ChunkRecord:
     id: str
     text: str
     metadata: dict[str, Any]
+
+
+def metadata_column(records: Sequence[ChunkRecord], key: str) -> list[Any]:
+    """Every record's metadata value for `key` (None where it has none), in order: what the
+    keyword index's saved columns give without a dict per chunk, read from the records."""
+    return [r.metadata.get(key) for r in records]
 
 
 def keyword_text(record: ChunkRecord) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from index.keyword import ChunkRecord
+from index.keyword_text import metadata_column
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ class SyndicationIndex:
         (the keyword index's columns), else read from each record's metadata."""
         index = cls(path)
         if columns is None:
-            columns = lambda key: [r.metadata.get(key) for r in records]  # noqa: E731
+            columns = functools.partial(metadata_column, records)
         index._records = records
         wanted = index._read_columns(columns)
         ids, hashes, values, stamp = index._load()
