@@ -261,6 +261,7 @@ class Retriever:
             if state is self._state or (self._building and self._view.records):
                 return self._view
             self._building = True
+        view = None
         try:
             view = CorpusView.build(
                 state.fingerprint if keyword.loaded else "",
@@ -272,11 +273,11 @@ class Retriever:
                 row_of=keyword.row_finder(state),
                 keyword_state=state,
             )
-        finally:
+        finally:  # the new view and the end of building in one step: no second build
             with self._view_lock:
+                if view is not None:
+                    self._view, self._state = view, state
                 self._building = False
-        with self._view_lock:
-            self._view, self._state = view, state
         return view
 
     def understand(self, question: str) -> ParsedQuestion:
