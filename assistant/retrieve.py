@@ -238,7 +238,7 @@ class Retriever:
         self.embedder = embedder
         self.options = options or RankingOptions()
         self._view = CorpusView.empty()
-        self._state: object = None  # the keyword index state the view was built from
+        self._state: Any = None  # the keyword index state the view was built from
         self._building = False  # a thread is making the view of a newer state
         self._view_lock = threading.Lock()
 
@@ -259,6 +259,16 @@ class Retriever:
         state = keyword.snapshot()
         with self._view_lock:
             if state is self._state or (self._building and self._view.records):
+                return self._view
+            if self._state is not None and state.state_id == self._state.state_id:
+                # Merged or stamped since: the same chunks in the same rows, other segments.
+                self._view = replace(
+                    self._view,
+                    records=state.records,
+                    keyword_state=state,
+                    _row_finder=keyword.row_finder(state),
+                )
+                self._state = state
                 return self._view
             self._building = True
         view = None

@@ -144,6 +144,8 @@ def build(storage: Path, target: int) -> dict[str, Any]:
         seconds += time.perf_counter() - started
         for values in batch.values():
             values.clear()
+        if written // 20_000 > (written - batch_chunks) // 20_000:
+            print(f"{written} chunks, {written / seconds:.0f}/s", file=sys.stderr, flush=True)
 
     with store.incremental_keyword():
         while written < target:
@@ -166,7 +168,10 @@ def build(storage: Path, target: int) -> dict[str, Any]:
             replica += 1
         if batch["ids"]:
             flush()
+    started = time.perf_counter()
+    store.keyword.settle()  # what was written is searchable; the last merge may still run
     built = {
+        "merge_wait_s": time.perf_counter() - started,
         "chunks": store.count(),
         "articles": articles,
         "replicas": replica,

@@ -118,6 +118,13 @@ class Index:
             self.last_updated = time.time()
         return report
 
+    def settle(self) -> None:
+        """Wait for index upkeep this process started (a keyword merge) to end; a process
+        about to exit calls this. What was written is searchable before: nothing waits."""
+        store = self.__dict__.get("store")
+        if store is not None:
+            store.keyword.settle()
+
     def ensure_demo(
         self, *, progress: bool = True, corpus: str | None = None
     ) -> IngestReport | None:

@@ -13,20 +13,27 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import shutil
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.keyword_merge import (
+    DELTA_SHARE,
+    MAX_DELTAS,
+    merged_range,
+    next_merge,
+    rebased,
+    rebased_places,
+)
 from index.keyword_segments import (
     Segment,
     bm25_idf,
-    bm25_tf,
     chunk_hash,
     fingerprint_hex,
     fingerprint_value,
@@ -35,7 +42,7 @@ from index.keyword_segments import (
     sync_dir,
     sync_tree,
 )
-from index.keyword_state import _EMPTY, DELTA_SHARE, MAX_DELTAS, _State
+from index.keyword_state import _EMPTY, _State
 from index.keyword_text import STOPWORDS, ChunkRecord, keyword_text, keyword_tokens
 
 __all__ = [
@@ -52,6 +59,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOG_LENGTH = 64  # deltas kept for processes that follow
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fingerprint(ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> str:
@@ -74,7 +91,7 @@ class KeywordIndex:
         self._loc: dict[str, tuple[int, int]] = {}  # chunk id -> (segment, row): for changes
         self._update = threading.RLock()  # one change at a time
         self._saved_id: str | None = None  # the state of the last manifest read or written
-        self._compacting = False
+        self._merger: threading.Thread | None = None
 
     # The current state --------------------------------------------------------------------
 
@@ -176,16 +193,15 @@ class KeywordIndex:
         self, upserts: Sequence[ChunkRecord], deletes: Sequence[str], generation: str
     ) -> bool:
         """Add a delta segment (new and changed chunks, deleted ids) as Chroma generation
-        `generation`, merging on the size threshold, and persist it. False when the saved
-        index has moved on in another process meanwhile: nothing is saved then."""
+        `generation` and persist it; merging happens later, on another thread. False when the
+        saved index has moved on in another process meanwhile: nothing is saved then."""
         segment = Segment.build(list(upserts), deletes)
         with self._update:
             before = self._state
-            after = self._with_delta(before, segment, uuid.uuid4().hex, generation)
-            if after.needs_merge():
-                after = self._merged(after)
-            self._install(after)
-            return self._save_delta(segment, before.state_id, merged=len(after.segments) == 1)
+            self._install(self._with_delta(before, segment, uuid.uuid4().hex, generation))
+            saved = self._save_delta(segment, before.state_id)
+        self._merge_soon()
+        return saved
 
     def _with_delta(
         self, state: _State, segment: Segment, state_id: str, generation: str | None
@@ -211,40 +227,90 @@ class KeywordIndex:
         alive.append(np.ones(len(segment), dtype=bool))
         return _State.make((*state.segments, segment), alive, value, state_id, generation)
 
-    def _merged(self, state: _State) -> _State:
-        merged = _State.make(
-            [merge(state.segments, state.alive)],
-            [np.ones(len(state.records), dtype=bool)],
-            state.value,
-            state.state_id,
-            state.generation,
-        )
-        self._loc = {r.id: (0, i) for i, r in enumerate(merged.records)}
-        return merged
+    # Merging, off the write path (see index.keyword_merge) --------------------------------
 
-    def compact_soon(self) -> None:
-        """Merge this process's segments in the background once they pass the threshold."""
-        state = self._state
-        if self._compacting or len(state.segments) < 2 or not state.needs_merge():
-            return
-        self._compacting = True
+    def _merge_soon(self) -> None:
+        """Start the merging thread if the segments call for a merge and none runs."""
+        with self._update:
+            if self._merger is not None or self._next_merge() is None:
+                return
+            self._merger = threading.Thread(target=self._merge_all, name="keyword-merge")
+            self._merger.daemon = True
+            self._merger.start()
 
-        def run() -> None:
-            try:
-                segment = merge(state.segments, state.alive)
+    def _next_merge(self) -> tuple[int, int] | None:
+        return next_merge([len(s) for s in self._state.segments])
+
+    def settle(self) -> None:
+        """Wait until no merge is under way (a process that is about to exit calls this)."""
+        while (merger := self._merger) is not None:
+            merger.join()  # a merge that ends starts the next one it calls for first
+
+    def _merge_all(self) -> None:
+        try:
+            while True:
                 with self._update:
-                    if self._state is state:
-                        ones = [np.ones(len(segment), dtype=bool)]
-                        self._install(
-                            _State.make(
-                                [segment], ones, state.value, state.state_id, state.generation
-                            )
-                        )
-                        self._loc = {r.id: (0, i) for i, r in enumerate(segment.records)}
-            finally:
-                self._compacting = False
+                    state, planned = self._state, self._next_merge()
+                if planned is None:
+                    return
+                start, end = planned
+                segment = merged_range(state, start, end)  # the long part: no lock held
+                names = [s.name for s in state.segments[start:end]]
+                stored = self._persist_merge(names, segment, state.segments[0].name)
+                with self._update:
+                    after = rebased(self._state, state, start, end, stored or segment)
+                    if after is not None:
+                        self._install(after)
+                        self._loc = rebased_places(self._loc, after, start, end)
+        except Exception:  # a merge is an optimisation: the deltas stay as they are
+            log.exception("merging the keyword index at %s failed", self.directory)
+        finally:
+            with self._update:
+                self._merger = None
+            self._merge_soon()  # writes while the last merge ran may call for another
 
-        threading.Thread(target=run, name="keyword-compact", daemon=True).start()
+    def _persist_merge(self, names: list[str], segment: Segment, main: str) -> Segment | None:
+        """Save `segment`, the merge of the saved segments `names`, in their place, if the
+        saved manifest still lists them: the segment as saved, else None. Its files are
+        written to a folder of this process's own first, so writers wait only for the swap."""
+        whole = names[0] == main
+        folder = self.directory.with_name(f"{self.directory.name}.tmp-{os.getpid()}-{segment.name}")
+        try:
+            folder.mkdir(parents=True)
+            if whole:
+                stored = segment.save(
+                    folder / "postings.npz", folder / "records.jsonl", header=False
+                )
+            else:
+                npz, jsonl = folder / f"{segment.name}.npz", folder / f"{segment.name}.jsonl"
+                stored = segment.save(npz, jsonl, header=True)
+            with self._folder_lock(fcntl.LOCK_EX):
+                saved = self.read_manifest()
+                listed = [saved.get("main_id", "main"), *saved["segments"]] if saved else []
+                at = next(
+                    (i for i in range(len(listed)) if listed[i : i + len(names)] == names), None
+                )
+                if saved is None or at is None:
+                    return None
+                rest = [*listed[1:at], segment.name, *listed[at + len(names) :]]
+                if whole:
+                    manifest = {**saved, "main_id": segment.name, "main_records": len(segment)}
+                    self._swap_folder(folder, {**manifest, "segments": rest[1:]})
+                else:
+                    sync_tree(folder)
+                    self.deltas.mkdir(parents=True, exist_ok=True)
+                    for path in folder.iterdir():
+                        path.rename(self.deltas / path.name)
+                    sync_dir(self.deltas)
+                    manifest = {**saved, "segments": rest}
+                    replace_file(self.directory / "state.json", json.dumps(manifest))
+                self._drop_unused_deltas()
+            return stored
+        except OSError as error:
+            log.warning("could not save a keyword index merge to %s: %s", self.directory, error)
+            return None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # Following the saved index -------------------------------------------------------------
 
@@ -293,7 +359,7 @@ class KeywordIndex:
             return False
         self._install(state)
         self._saved_id = state.state_id
-        self.compact_soon()
+        self._merge_soon()
         return True
 
     def load_persisted(self, expected: str) -> bool:
@@ -319,7 +385,7 @@ class KeywordIndex:
         if expected is not None and manifest.get("fingerprint") != expected:
             raise ValueError("built from another state of the collection")
         main = Segment.load(
-            "main",
+            manifest.get("main_id", "main"),
             self.directory / "postings.npz",
             self.directory / "records.jsonl",
             header=False,
@@ -374,7 +440,7 @@ class KeywordIndex:
             "log": log_entries[-LOG_LENGTH:],
         }
 
-    def _save_delta(self, segment: Segment, before: str, *, merged: bool) -> bool:
+    def _save_delta(self, segment: Segment, before: str) -> bool:
         """Persist the delta that took the state from `before` to the current one; a failure
         only costs a rebuild in the next process. False if another process saved meanwhile."""
         state = self._state
@@ -386,19 +452,18 @@ class KeywordIndex:
                 if saved is None or saved["state_id"] != before:
                     self._write_folder(self._manifest([], []))  # the disk was behind: all of it
                     return True
-                name = f"d-{state.state_id}"
+                name = segment.name
                 self.deltas.mkdir(parents=True, exist_ok=True)
                 stored = segment.save(
                     self.deltas / f"{name}.npz", self.deltas / f"{name}.jsonl", header=True
                 )
                 entries = [*saved["log"], {"before": before, "after": state.state_id, "file": name}]
-                if merged:
-                    self._write_folder(self._manifest(entries, []))
-                else:
-                    manifest = self._manifest(entries, [*saved["segments"], name])
-                    replace_file(self.directory / "state.json", json.dumps(manifest))
-                    if self._state is state and state.segments[-1] is segment:
-                        self._state = state.replaced(-1, stored)  # its texts read from disk
+                manifest = self._manifest(entries, [*saved["segments"], name])
+                for key in ("main_id", "main_records"):  # the saved main, whatever merged since
+                    manifest[key] = saved.get(key, manifest.get(key))
+                replace_file(self.directory / "state.json", json.dumps(manifest))
+                if self._state is state and state.segments[-1] is segment:
+                    self._state = state.replaced(-1, stored)  # its texts read from disk
                 self._saved_id = state.state_id
                 self._drop_unused_deltas()
         except OSError as error:
@@ -431,7 +496,14 @@ class KeywordIndex:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         stored = main.save(tmp / "postings.npz", tmp / "records.jsonl", header=False)
-        manifest = {**manifest, "main_records": len(main), "segments": []}
+        main_fields = {"main_id": main.name, "main_records": len(main), "segments": []}
+        self._swap_folder(tmp, {**manifest, **main_fields})
+        self._saved_id = state.state_id
+        if self._state is state and len(state.segments) == 1:
+            self._state = state.replaced(0, stored)  # its texts read from disk from now on
+
+    def _swap_folder(self, tmp: Path, manifest: dict[str, Any]) -> None:
+        """Make `tmp` (a main segment's files) the folder, with `manifest` (hold the lock)."""
         (tmp / "state.json").write_text(json.dumps(manifest))
         sync_tree(tmp)
         # Replace the old folder only once the new one is whole and on disk. A crash between
@@ -443,70 +515,27 @@ class KeywordIndex:
         tmp.rename(self.directory)
         sync_dir(self.directory.parent)
         shutil.rmtree(old, ignore_errors=True)
-        self._saved_id = state.state_id
-        if self._state is state and len(state.segments) == 1:
-            self._state = state.replaced(0, stored)  # its texts read from disk from now on
 
     def _drop_unused_deltas(self) -> None:
+        """Delete delta files the manifest no longer needs, and the folders of merges whose
+        process died before it could save them (hold the lock)."""
         saved = self.read_manifest() or {}
         keep = {*saved.get("segments", []), *(e["file"] for e in saved.get("log", []))}
         if self.deltas.exists():
             for path in self.deltas.iterdir():
                 if path.name.split(".")[0] not in keep:
                     path.unlink(missing_ok=True)
+        for path in self.directory.parent.glob(f"{self.directory.name}.tmp-*"):
+            pid = path.name.rsplit(".tmp-", 1)[1].split("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
 
     # Searching ----------------------------------------------------------------------------
 
-    def _live_postings(self, state: _State, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(live rows, term counts, chunk lengths) of the chunks holding `term`."""
-        rows, tfs, lengths = [], [], []
-        for segment, global_of in zip(state.segments, state.global_of, strict=True):
-            found = segment.postings(term)
-            if found is None:
-                continue
-            local, tf = found
-            if global_of.size and 0 <= global_of[0] == global_of[-1] - global_of.size + 1:
-                rows.append(local + global_of[0])  # every chunk of the segment is live
-                tfs.append(tf)
-                lengths.append(segment.lengths[local])
-                continue
-            where = global_of[local]
-            keep = where >= 0
-            rows.append(where[keep])
-            tfs.append(tf[keep])
-            lengths.append(segment.lengths[local[keep]])
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.astype(np.float32), empty.astype(np.int32)
-        return np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
-
     def top_scores(self, query: str, state: _State | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, BM25 scores) of the chunks that match `query`, rows ascending: from the
-        postings of its terms alone, with the statistics of all live chunks. `state`: a
-        state taken earlier (`snapshot`) to score in, else the current one."""
-        state = state or self._state
-        n = len(state.records)
-        tokens = keyword_tokens(query)
-        rows_parts, score_parts = [], []
-        if n and tokens:
-            average = state.total_length / n
-            for term, times in Counter(tokens).items():
-                rows, tfs, lengths = self._live_postings(state, term)
-                if rows.size:
-                    weight = times * bm25_idf(n, rows.size)
-                    rows_parts.append(rows)
-                    score_parts.append(weight * bm25_tf(tfs, lengths, average))
-        if not rows_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        rows, scores = np.concatenate(rows_parts), np.concatenate(score_parts)
-        if 16 * rows.size > n:  # common terms: a sum per chunk beats a sort of the postings
-            summed = np.bincount(rows, weights=scores, minlength=n)
-            unique = np.flatnonzero(summed)
-            return unique, summed[unique].astype(np.float32)
-        order = np.argsort(rows, kind="stable")
-        rows, scores = rows[order], scores[order]
-        unique, starts = np.unique(rows, return_index=True)
-        return unique, np.add.reduceat(scores, starts).astype(np.float32)
+        """(rows, BM25 scores) of the chunks that match `query`, rows ascending (see
+        `_State.top_scores`). `state`: a state taken earlier (`snapshot`), else the current."""
+        return (state or self._state).top_scores(query)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every record for `query` (zeros where nothing matches)."""
@@ -521,7 +550,7 @@ class KeywordIndex:
         state = state or self._state
         out = {}
         for term in set(terms):
-            frequency = self._live_postings(state, term)[0].size
+            frequency = state.live_postings(term)[0].size
             if frequency:
                 out[term] = bm25_idf(len(state.records), frequency)
         return out
@@ -529,7 +558,7 @@ class KeywordIndex:
     def chunks_with(self, term: str) -> np.ndarray:
         """Rows of the chunks holding `term` (a token of `keyword_tokens`), sorted: a look-up
         and a slice of the postings of each segment, no scan."""
-        rows = self._live_postings(self._state, term)[0]
+        rows = self._state.live_postings(term)[0]
         return np.unique(rows.astype(np.int64))
 
     def has_prefix(self, prefix: str) -> bool:

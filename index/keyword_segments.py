@@ -212,6 +212,9 @@ class Segment:
                 out.write(json.dumps(head).encode() + b"\n")
             for r in self.records:
                 offsets.append(out.tell())
+                if isinstance(r, StoredRecord):  # a merge: the saved line as it is
+                    out.write(r._texts.line(r._row))
+                    continue
                 out.write(json.dumps([r.id, r.text, r.metadata], ensure_ascii=False).encode())
                 out.write(b"\n")
             offsets.append(out.tell())

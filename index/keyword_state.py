@@ -4,17 +4,15 @@ and fingerprint that follow. Searches read a state; a change makes a new one bes
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from index.keyword_segments import Segment, chunk_hash, fingerprint_hex
-from index.keyword_text import ChunkRecord
-
-MAX_DELTAS = 8  # merge when more delta segments than this sit on the main one ...
-DELTA_SHARE = 0.1  # ... or when they hold more chunks than this share of the main one
+from index.keyword_segments import Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
+from index.keyword_text import ChunkRecord, keyword_tokens
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,11 +87,54 @@ class _State:
         segments[at] = segment
         return _State.make(segments, self.alive, self.value, self.state_id, self.generation)
 
-    def needs_merge(self) -> bool:
-        deltas = self.segments[1:]
-        return len(deltas) > MAX_DELTAS or sum(map(len, deltas)) > DELTA_SHARE * max(
-            len(self.segments[0]) if self.segments else 0, 1
-        )
+    def live_postings(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(live rows, term counts, chunk lengths) of the chunks holding `term`."""
+        rows, tfs, lengths = [], [], []
+        for segment, global_of in zip(self.segments, self.global_of, strict=True):
+            found = segment.postings(term)
+            if found is None:
+                continue
+            local, tf = found
+            if global_of.size and 0 <= global_of[0] == global_of[-1] - global_of.size + 1:
+                rows.append(local + global_of[0])  # every chunk of the segment is live
+                tfs.append(tf)
+                lengths.append(segment.lengths[local])
+                continue
+            where = global_of[local]
+            keep = where >= 0
+            rows.append(where[keep])
+            tfs.append(tf[keep])
+            lengths.append(segment.lengths[local[keep]])
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.astype(np.float32), empty.astype(np.int32)
+        return np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
+
+    def top_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, BM25 scores) of the chunks that match `query`, rows ascending: from the
+        postings of its terms alone, with the statistics of all live chunks."""
+        n = len(self.records)
+        tokens = keyword_tokens(query)
+        rows_parts, score_parts = [], []
+        if n and tokens:
+            average = self.total_length / n
+            for term, times in Counter(tokens).items():
+                rows, tfs, lengths = self.live_postings(term)
+                if rows.size:
+                    weight = times * bm25_idf(n, rows.size)
+                    rows_parts.append(rows)
+                    score_parts.append(weight * bm25_tf(tfs, lengths, average))
+        if not rows_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows, scores = np.concatenate(rows_parts), np.concatenate(score_parts)
+        if 16 * rows.size > n:  # common terms: a sum per chunk beats a sort of the postings
+            summed = np.bincount(rows, weights=scores, minlength=n)
+            unique = np.flatnonzero(summed)
+            return unique, summed[unique].astype(np.float32)
+        order = np.argsort(rows, kind="stable")
+        rows, scores = rows[order], scores[order]
+        unique, starts = np.unique(rows, return_index=True)
+        return unique, np.add.reduceat(scores, starts).astype(np.float32)
 
 
 _EMPTY = _State.make([], [], 0, "", None)

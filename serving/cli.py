@@ -56,6 +56,7 @@ def cli(ctx: click.Context, storage: Path | None, collection: str | None, verbos
     except ValueError as error:
         raise click.ClickException(f"configuration: {error}") from error
     ctx.obj = Engine(settings)
+    ctx.call_on_close(ctx.obj.index.settle)
 
 
 def _require_articles(engine: Engine) -> None:
