@@ -131,14 +131,17 @@ class KeywordIndex:
             if place is None:
                 return None
             segment, at = place
-            current = self._state.segments
-            if segment >= min(len(state.segments), len(current)):
-                return None  # newer than `state`, or not yet in this index
-            if state.segments[segment] is not current[segment]:
-                return None  # merged, loaded or saved again since: the map is another's
-            rows = state.global_of[segment]
-            row = int(rows[at]) if at < rows.size else -1
-            return row if row >= 0 else None
+            # The map is the current state's: it holds for `state` where the chunk sits there
+            # too, and for a state of the same content (merged since: the same rows).
+            for held in (state, self._state):
+                if held is not state and held.state_id != state.state_id:
+                    continue
+                segments = held.segments
+                there = segment < len(segments) and at < len(segments[segment])
+                if there and segments[segment].records[at].id == chunk_id:
+                    row = int(held.global_of[segment][at])
+                    return row if row >= 0 else None
+            return None  # newer than `state`, or not yet in this index
 
         return row_of
 
