@@ -76,17 +76,22 @@ class FeedSite:
         self.feeds: dict[str, bytes] = {}
         self.broken: dict[str, str] = {}
         self.requests: list[tuple[str, int]] = []  # (path, status)
+        self.started = self.answered = 0  # requests begun, and recorded once answered
         self._lock = threading.Lock()
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                counted = site.broken.get(self.path) != "hang"  # `since` waits for no hang
+                with site._lock:
+                    site.started += counted
                 try:
                     status = site.answer(self)
                 except (BrokenPipeError, ConnectionResetError):
                     status = 0  # a client that gave up waiting
                 with site._lock:
                     site.requests.append((self.path, status))
+                    site.answered += counted
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -141,8 +146,14 @@ class FeedSite:
         return status
 
     def since(self, mark: int) -> list[tuple[str, int]]:
-        """The requests after the first `mark`, robots.txt left out."""
-        return [(path, status) for path, status in self.requests[mark:] if path != "/robots.txt"]
+        """The requests after the first `mark`, robots.txt left out, once every request begun
+        is recorded: a handler records its request after the client already has the answer."""
+        deadline = time.monotonic() + 10
+        while self.answered < self.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._lock:
+            requests = self.requests[mark:]
+        return [(path, status) for path, status in requests if path != "/robots.txt"]
 
 
 @pytest.fixture
