@@ -206,7 +206,11 @@ def test_ingest_killed_at_random_points_leaves_no_duplicate_or_orphan_chunks(
 def _ingest(
     feed: Path, store: ChunkStore, settings: AppSettings, embedder: Embedder
 ) -> IngestReport:
-    return ingest([feed], settings=settings, store=store, embedder=embedder, progress=False)
+    """An ingest as `news-assistant ingest` runs it: through to the keyword merge it started
+    (a test that then damages the folder must not race the merge's swap)."""
+    report = ingest([feed], settings=settings, store=store, embedder=embedder, progress=False)
+    store.keyword.settle()
+    return report
 
 
 class _Crash(Exception):

@@ -103,6 +103,7 @@ def test_keyword_index_is_rebuilt_from_chroma_when_missing_or_stale(
 ) -> None:
     engine = Engine(settings, embedder=embedder)
     engine.index.ingest([TASS], progress=False)
+    engine.index.settle()  # as the CLI exits: no merge swaps the folder under the test
     keyword_dir = engine.store.keyword.directory
     assert (keyword_dir / "state.json").exists()
 
