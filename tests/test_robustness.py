@@ -107,7 +107,8 @@ def test_ingest_of_a_bad_corpus_keeps_every_good_record_and_reports_every_bad_on
     assert len(records) == report["chunks_written"]
     health = check_store(store)
     assert health.ok, [str(p) for p in health.problems]
-    assert peak_mb < 2048, f"ingest peaked at {peak_mb:.0f} MB"
+    # 2048 before merges moved to a thread, which holds a merged segment beside the deltas
+    assert peak_mb < 2304, f"ingest peaked at {peak_mb:.0f} MB"
     print(
         f"\nbad corpus: CLI ingest {seconds:.1f}s, peak RSS {peak_mb:.0f} MB, "
         f"{len(records)} chunks, {len(found)} issues"
