@@ -274,5 +274,16 @@ class FolderLock:
         return f" (pid {pid})" if pid.isdigit() and int(pid) != os.getpid() else ""
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (someone else's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 _FOLDER_LOCKS: dict[Path, FolderLock] = {}
 _FOLDER_LOCKS_GUARD = threading.Lock()

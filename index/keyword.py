@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from index.chroma_client import process_alive
 from index.keyword_merge import (
     DELTA_SHARE,
     MAX_DELTAS,
@@ -59,16 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOG_LENGTH = 64  # deltas kept for processes that follow
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fingerprint(ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> str:
@@ -530,7 +521,7 @@ class KeywordIndex:
                     path.unlink(missing_ok=True)
         for path in self.directory.parent.glob(f"{self.directory.name}.tmp-*"):
             pid = path.name.rsplit(".tmp-", 1)[1].split("-")[0]
-            if pid.isdigit() and not _running(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
     # Searching ----------------------------------------------------------------------------

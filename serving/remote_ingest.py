@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from index.chroma_client import process_alive
 from index.errors import LoadIssue, LoadNote, NewsAssistantError
 from index.loaders import _files as files_under  # the folder walk `ingest` itself does
 from index.pipeline import IngestReport
@@ -76,16 +77,6 @@ def record_app(settings: AppSettings, *, host: str, port: int) -> Callable[[], N
     return forget
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
-
-
 def running_app(settings: AppSettings) -> str | None:
     """The address of the app serving this embedded store, if one is running."""
     try:
@@ -93,7 +84,7 @@ def running_app(settings: AppSettings) -> str | None:
         url, pid = str(record["url"]), int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if pid != os.getpid() and _alive(pid) else None
+    return url if pid != os.getpid() and process_alive(pid) else None
 
 
 def ingest_target(settings: AppSettings, app_url: str | None) -> str | None:

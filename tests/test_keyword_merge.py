@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,24 @@ def test_like_sized_deltas_merge_in_fours_and_all_into_the_main_past_its_share()
     assert next_merge(many) == (1, len(many))
 
 
+@pytest.fixture
+def held_merge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Merges wait, once begun, until the test sets `release`; `started` says one began."""
+    started, release = threading.Event(), threading.Event()
+    real = keyword_merge.merge
+
+    def held(*args: Any) -> Any:
+        started.set()
+        assert release.wait(60)
+        return real(*args)
+
+    monkeypatch.setattr(keyword_merge, "merge", held)
+    yield started, release
+    release.set()  # a failed test leaves no merge thread waiting
+
+
 def _index(tmp_path: Path, size: int) -> tuple[KeywordIndex, dict[str, Any]]:
     index = KeywordIndex(tmp_path / "kw")
     live = {r.id: r for r in (_record(n) for n in range(size))}
@@ -41,18 +60,10 @@ def _index(tmp_path: Path, size: int) -> tuple[KeywordIndex, dict[str, Any]]:
 
 
 def test_writes_go_on_and_are_searchable_while_the_main_merge_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held_merge: tuple[threading.Event, threading.Event]
 ) -> None:
     index, live = _index(tmp_path, 40)
-    started, release = threading.Event(), threading.Event()
-    real = keyword_merge.merge
-
-    def slow_merge(*args: Any) -> Any:
-        started.set()
-        assert release.wait(60)
-        return real(*args)
-
-    monkeypatch.setattr(keyword_merge, "merge", slow_merge)
+    started, release = held_merge
     step = 0
 
     def write(deletes: list[str]) -> None:
@@ -106,18 +117,10 @@ def test_many_small_writes_keep_few_segments_and_each_merge_is_saved(tmp_path: P
 
 
 def test_a_merge_of_segments_the_folder_no_longer_lists_is_kept_in_memory_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held_merge: tuple[threading.Event, threading.Event]
 ) -> None:
     index, live = _index(tmp_path, 40)
-    started, release = threading.Event(), threading.Event()
-    real = keyword_merge.merge
-
-    def slow_merge(*args: Any) -> Any:
-        started.set()
-        assert release.wait(60)
-        return real(*args)
-
-    monkeypatch.setattr(keyword_merge, "merge", slow_merge)
+    started, release = held_merge
     for n in range(6):
         index.apply([_record(100 + n)], [], f"g{n}")
         live[_record(100 + n).id] = _record(100 + n)
