@@ -25,11 +25,23 @@ STOPWORDS = frozenset(
 _stemmer = Stemmer.Stemmer("english")
 
 
+_TERMS: dict[str, str] = {}  # a word as found -> its term ("" for none): most words recur
+_TERMS_KEPT = 300_000  # about 40 MB; a full memory starts again
+
+
+def _term(word: str) -> str:
+    w = word.replace(".", "").replace("’", "'").removesuffix("'s").lower()
+    term = _stemmer.stemWord(w) if w and w not in STOPWORDS else ""
+    if len(_TERMS) >= _TERMS_KEPT:
+        _TERMS.clear()
+    _TERMS[word] = term
+    return term
+
+
 def keyword_tokens(text: str) -> list[str]:
     """Lower-cased, stemmed words without stopwords; dotted abbreviations lose their dots."""
-    words = (w.replace(".", "").replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
-    kept = [w for w in (w.lower() for w in words) if w and w not in STOPWORDS]
-    return list(_stemmer.stemWords(kept))
+    known = _TERMS.get
+    return [t for w in _WORD.findall(text) if (t := known(w)) or (t is None and (t := _term(w)))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,3 +179,30 @@ def test_searches_do_not_wait_for_keyword_upkeep(tmp_path: Path) -> None:
     finally:
         release.set()
         upkeep.join(30)
+
+
+def test_remembered_terms_give_the_words_own_terms_even_when_the_memory_fills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import Stemmer
+
+    from index import keyword_text as kt
+
+    stemmer = Stemmer.Stemmer("english")
+
+    def uncached(text: str) -> list[str]:
+        words = (
+            w.replace(".", "").replace("’", "'").removesuffix("'s") for w in kt._WORD.findall(text)
+        )
+        return stemmer.stemWords([w for w in map(str.lower, words) if w and w not in kt.STOPWORDS])
+
+    texts = [
+        *TOPICS,
+        "İstanbul's U.S. envoys, e.g. the ÉLYSÉE’s; STRASSE 3.5 -.5 a.-b ... 's The THE it’s",
+        "".join(chr(c) for c in range(0x20, 0x2100)),
+    ]
+    monkeypatch.setattr(kt, "_TERMS_KEPT", 7)  # the memory fills and starts again, often
+    for _ in range(2):  # then again, from what was remembered
+        for text in texts:
+            assert keyword_tokens(text) == uncached(text)
+    assert 0 < len(kt._TERMS) <= 7
