@@ -445,6 +445,13 @@ class ChunkStore:
             )
         ]
 
+    def warm_vector_index(self) -> None:
+        """Have Chroma load its vector index now (it does at the first query): a query with a
+        stored vector, so that the load overlaps other start-up work."""
+        got = self._call(lambda: self.collection.get(limit=1, include=["embeddings"]))
+        if got["ids"]:
+            self._query(np.asarray(got["embeddings"][:1], dtype=np.float32), 1, None, [])
+
     def nearest(
         self, vectors: np.ndarray, *, k: int, where: dict[str, Any] | None = None
     ) -> list[tuple[list[str], np.ndarray]]:

@@ -456,14 +456,15 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
             if progress:
                 print(f"built the demo index: {report.summary()}", file=sys.stderr, flush=True)
             log.info("built the demo index: %s", report.summary())
-    # The archive's indexes load while the model does (the keyword index and the corpus view
-    # on a thread of their own); then one search loads Chroma's vector index.
+    # The archive's indexes load while the model does, on a thread of their own: the keyword
+    # index, the corpus view and Chroma's vector index; then one search warms the rest.
     failed: list[BaseException] = []
 
     def load_archive() -> None:
         try:
             engine.index.refresh()
             engine.retriever.view()
+            engine.store.warm_vector_index()
         except BaseException as error:  # raised again below, on the caller's thread
             failed.append(error)
 

@@ -130,3 +130,16 @@ def test_nearest_rows_agree_with_the_exact_ones(both: tuple[Retriever, Retriever
     (got,) = got_cosines.nearest(30, everything, None, [0])
     assert got.tolist() == want.tolist()
     assert np.allclose(got_cosines.at(got), Cosines(exact.view(), vector).at(want), atol=1e-5)
+
+
+def test_warming_the_vector_index_leaves_search_as_it_was(
+    small_engine: Engine, tmp_path: Any
+) -> None:
+    from .conftest import make_settings
+
+    want = _keys(_retriever(small_engine, "hnsw").search(QUESTIONS[0], k=8))
+    small_engine.store.warm_vector_index()  # what the app does while its model loads
+    assert _keys(_retriever(small_engine, "hnsw").search(QUESTIONS[0], k=8)) == want
+    empty = ChunkStore(make_settings(tmp_path / "empty"))
+    empty.warm_vector_index()  # nothing to load: no error
+    assert empty.count() == 0
