@@ -22,7 +22,7 @@ from itertools import accumulate
 import numpy as np
 
 from assistant.speakers import Turn, opens_with_label, transcript_turns
-from index.chunking import QUOTE_CHARS, quote_depth_after, split_sentences
+from index.chunking import QUOTE_CHARS, quote_depth_after, read_sentence_map, split_sentences
 from index.keyword import ChunkRecord, keyword_tokens
 
 RUN_SEPARATOR = "\n\n"
@@ -59,18 +59,18 @@ class ArticleText:
         records: Sequence[ChunkRecord],
         count_tokens: Callable[[Sequence[str]], list[int]],
     ) -> ArticleText:
-        placed = sorted(
-            (int(records[i].metadata.get("start", 0)), i, records[i].text) for i in rows
-        )
-        title = str(records[placed[0][1]].metadata.get("title", "")) if placed else ""
+        metas = {i: records[i].metadata for i in rows}
+        placed = sorted((int(metas[i].get("start", 0)), i, records[i].text) for i in rows)
+        title = str(metas[placed[0][1]].get("title", "")) if placed else ""
         body = ""  # each chunk written over the ones before it; gaps are spaces
-        found: dict[int, tuple[int, list[int]]] = {}  # start -> (end, chunk rows)
+        # start -> (end, chunk rows, wordpieces: -1 where the chunk kept no sentence map)
+        found: dict[int, tuple[int, list[int], int]] = {}
         for start, row, text in placed:
             body = body.ljust(start)[:start] + text + body[start + len(text) :]
-            for span in split_sentences(text):
-                a, b = start + span.start, start + span.end
-                end, holders = found.setdefault(a, (b, []))
-                if end == b:
+            kept = read_sentence_map(metas[row].get("sentences"), len(text))
+            for a, b, tokens in kept or ((s.start, s.end, -1) for s in split_sentences(text)):
+                end, holders, _ = found.setdefault(start + a, (start + b, [], tokens))
+                if end == start + b:
                     holders.append(row)
         starts = [start for start, _, _ in placed]
         reach = list(accumulate((start + len(text) for start, _, text in placed), max))
@@ -80,26 +80,30 @@ class ArticleText:
             covered = before and reach[before - 1] >= start
             if start and not covered and opens_with_label(text):
                 body = body[: start - 1] + "\n" + body[start:]
-        spans: list[tuple[int, int, list[int], int]] = []  # start, end, chunk rows, sentences
+        # start, end, chunk rows, sentences, wordpieces (-1: to count)
+        spans: list[tuple[int, int, list[int], int, int]] = []
         depth = 0  # quotations still open after the last span
         for a in sorted(found):
-            b, holders = found[a]
+            b, holders, tokens = found[a]
             if spans and a < spans[-1][1]:  # chunk edges cut a sentence differently
                 continue
             if depth and spans[-1][3] < _MAX_QUOTE_SENTENCES:
                 # A quotation running over several sentences stays one: an excerpt that took
                 # only its first sentence would cut the speaker's words from their attribution.
-                start, _, rows, count = spans.pop()
-                spans.append((start, b, sorted({*rows, *holders}), count + 1))
+                start, _, rows, count, _ = spans.pop()
+                spans.append((start, b, sorted({*rows, *holders}), count + 1, -1))
             else:
-                spans.append((a, b, holders, 1))
+                spans.append((a, b, holders, 1, tokens))
                 depth = 0
             if _QUOTES.search(body, a, b):  # else the depth stays
                 depth = quote_depth_after(body[a:b], depth)
         texts = [body[a:b] for a, b, *_ in spans]
-        counts = count_tokens(texts) if texts else []
+        counts = [span[4] for span in spans]
+        uncounted = [i for i, n in enumerate(counts) if n < 0]
+        for i, n in zip(uncounted, count_tokens([texts[i] for i in uncounted]), strict=True):
+            counts[i] = n
         sentences = []
-        for (a, b, holders, _), text, tokens in zip(spans, texts, counts, strict=True):
+        for (a, b, holders, *_), text, tokens in zip(spans, texts, counts, strict=True):
             terms = keyword_tokens(text)
             sentences.append(Sentence(a, b, tokens, Counter(terms), len(terms), tuple(holders)))
         return cls(body, tuple(sentences), transcript_turns(body, title))

@@ -84,6 +84,7 @@ class Chunk:
     end: int
     text: str
     tokens: int
+    sentences: str = ""  # `sentence_map` of the text: kept, so that excerpts need not redo it
 
 
 def split_sentences(text: str) -> list[Span]:
@@ -156,7 +157,9 @@ def chunk_text(
             last += 1
             total += pieces[last][1]
         start, end = pieces[first][0].start, pieces[last][0].end
-        chunks.append(Chunk(len(chunks), start, end, text[start:end], total))
+        piece = text[start:end]
+        sentences = sentence_map(piece, count_tokens)
+        chunks.append(Chunk(len(chunks), start, end, piece, total, sentences))
         if last + 1 >= len(pieces):
             break
         # Step back over whole sentences for the overlap, but always move forward.
@@ -166,6 +169,34 @@ def chunk_text(
             carried += pieces[next_first][1]
         first = next_first
     return chunks
+
+
+def sentence_map(text: str, count_tokens: TokenCounter) -> str:
+    """The sentences of `text` as `split_sentences` cuts them, with their wordpieces: "start
+    end wordpieces" for each, all space-separated. A chunk keeps its map in its metadata."""
+    spans = split_sentences(text)
+    counts = count_tokens([text[s.start : s.end] for s in spans])
+    return " ".join(f"{s.start} {s.end} {n}" for s, n in zip(spans, counts, strict=True))
+
+
+def read_sentence_map(value: object, length: int) -> list[tuple[int, int, int]] | None:
+    """The (start, end, wordpieces) a `sentence_map` holds, if `value` is one that fits a text
+    of `length` characters (ascending spans inside it); else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        numbers = [int(n) for n in value.split(" ")]
+    except ValueError:
+        return None
+    if len(numbers) % 3:
+        return None
+    out = list(zip(numbers[0::3], numbers[1::3], numbers[2::3], strict=True))
+    last = 0
+    for start, end, tokens in out:
+        if not last <= start < end <= length or tokens < 0:
+            return None
+        last = end
+    return out
 
 
 def _sentence_pieces(

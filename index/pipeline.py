@@ -121,6 +121,7 @@ def chunk_metadata(
         "start": chunk.start,
         "end": chunk.end,
         "tokens": chunk.tokens,
+        **({"sentences": chunk.sentences} if chunk.sentences else {}),
     }
 
 

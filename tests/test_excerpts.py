@@ -246,3 +246,49 @@ def test_a_source_card_marks_where_the_excerpt_skips_text() -> None:
     before, after = html.split('class="na-gap"')
     assert SENTENCES[0] in before and SENTENCES[1] not in html
     assert f'<mark class="na-quote">{quote}</mark>' in after
+
+
+def test_the_sentence_maps_chunks_keep_give_the_sentences_that_cutting_again_gives(
+    small_engine: Engine,
+) -> None:
+    from index.chunking import read_sentence_map
+
+    view = small_engine.retriever.view()
+    records = list(view.records)
+    assert records
+    for record in records:  # ingest kept a map that fits each chunk
+        assert read_sentence_map(record.metadata.get("sentences"), len(record.text))
+    bare = [ChunkRecord(r.id, r.text, {**r.metadata, "sentences": ""}) for r in records]
+    broken = [ChunkRecord(r.id, r.text, {**r.metadata, "sentences": "9 3 1"}) for r in records]
+    counted: list[str] = []
+
+    def count(texts: Sequence[str]) -> list[int]:
+        counted.extend(texts)
+        return small_engine.embedder.count_tokens(texts)
+
+    articles = {int(a) for a in view.article_of}
+    for article in sorted(articles)[:25]:
+        rows = view.rows_of(article).tolist()
+        kept = ArticleText.from_chunks(rows, records, count)
+        counted_with_maps, counted[:] = len(counted), []
+        again = ArticleText.from_chunks(rows, bare, count)
+        assert kept == again == ArticleText.from_chunks(rows, broken, count)
+        # With the maps, only quotations joined over sentences are counted.
+        assert counted_with_maps <= sum(
+            1
+            for s in kept.sentences
+            if '"' in kept.text[s.start : s.end] or "“" in kept.text[s.start : s.end]
+        )
+        counted.clear()
+
+
+def test_a_sentence_map_that_does_not_fit_its_text_is_not_read() -> None:
+    from index.chunking import read_sentence_map, sentence_map, split_sentences
+
+    text = " ".join(SENTENCES)
+    kept = sentence_map(text, words)
+    spans = [(s.start, s.end, len(text[s.start : s.end].split())) for s in split_sentences(text)]
+    assert len(spans) == len(SENTENCES) and read_sentence_map(kept, len(text)) == spans
+    assert read_sentence_map(kept, len(text) - 1) is None  # the last sentence runs past it
+    for broken in ("", "1 2", "5 3 1", "0 4 x", "0 9 1 5 12 1", None, 7):
+        assert read_sentence_map(broken, len(text)) is None
