@@ -149,8 +149,8 @@ def _assert_citations_hold(answer: Answer) -> None:
         assert passage.chunk_id in chunk_ids
         offset = citation.passage_offset
         assert passage.text[offset : offset + len(citation.quote)] == citation.quote
-    if answer.refused:
-        assert answer.text == REFUSAL and not answer.citations
+    if answer.refused:  # the refusal, and what the archive lacks when that is known
+        assert answer.text.startswith(REFUSAL) and not answer.citations
 
 
 @pytest.mark.llm
