@@ -8,7 +8,9 @@ Each variant embeds them in a fresh subprocess (so its peak memory is its own) w
 after a warm-up batch (the ONNX files are exported beforehand, once, into the user cache);
 then its vectors are compared with torch fp32's: the cosine distance per chunk, mean and max.
 Then single-question latency: torch fp32 and bf16 each embed 100 dev questions, one at a time,
-with one thread (the query setting), 3 rounds alternating; p50 and p90.
+with one thread (the query setting), 3 rounds alternating; p50 and p90. And the question path
+itself (query_backend): torch against onnx fp32 on 150 dev questions, one thread, alternating,
+with the cosine distance between their vectors (`--questions-only` runs just this, in a minute).
 
 --quality VARIANT: `eval retrieval`'s own run (evaluation.retrieval.run_retrieval_eval, no
 llama-index baseline) on the MultiHop-RAG dev queries twice, in fresh storage folders: torch fp32
@@ -134,6 +136,46 @@ def _paired_worker(texts_file: Path, rounds: int = 3, questions: int = 100) -> d
     return out
 
 
+def _question_backends(rounds: int = 3, questions: int = 150) -> dict[str, Any]:
+    """The app's question path (outside a bulk job) with query_backend torch and onnx, one
+    thread each, alternating question by question: latency, and how far apart the vectors are."""
+    from index.config import IndexSettings
+    from index.embedding import Embedder
+
+    asked = [q["query"] for q in json.loads(QUERIES.read_text())][:questions]
+    embedders = {
+        name: Embedder(
+            IndexSettings(embedding_device="cpu", torch_threads=1, query_backend=name)  # type: ignore[arg-type]
+        )
+        for name in ("torch", "onnx")
+    }
+    for embedder in embedders.values():
+        embedder.embed_query("warm up")
+    latency: dict[str, list[float]] = {name: [] for name in embedders}
+    vectors: dict[str, list[np.ndarray]] = {name: [] for name in embedders}
+    for round_ in range(rounds):
+        for text in asked:
+            for name, embedder in embedders.items():
+                started = time.perf_counter()
+                vector = embedder.embed_query(text)
+                latency[name].append(1000 * (time.perf_counter() - started))
+                if round_ == 0:
+                    vectors[name].append(vector)
+    distance = [1 - float(a @ b) for a, b in zip(vectors["torch"], vectors["onnx"], strict=True)]
+    out: dict[str, Any] = {"questions": len(asked), "rounds": rounds, "threads": 1}
+    for name, ms in latency.items():
+        ms.sort()
+        out[f"query_backend_{name}"] = {
+            "p50_ms": round(statistics.median(ms), 1),
+            "p90_ms": round(ms[int(0.9 * len(ms))], 1),
+        }
+    out["p50_ratio"] = round(
+        out["query_backend_onnx"]["p50_ms"] / out["query_backend_torch"]["p50_ms"], 2
+    )
+    out["cosine_distance_max"] = float(f"{max(distance):.1e}")
+    return out
+
+
 def _subprocess(*args: str) -> Any:
     command = [sys.executable, __file__, *args]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
@@ -218,19 +260,24 @@ def _quality(variant: str, threads: int) -> dict[str, Any]:
 
 
 def _report(result: dict[str, Any]) -> None:
-    print(f"{result['chunks']} MultiHop-RAG chunks, {result['threads']} threads, CPU")
-    print(f"{'variant':<11} {'chunks/s':>9} {'vs torch':>9} {'peak RSS':>9}  cos dist mean / max")
-    for row in result["rows"]:
+    if "rows" in result:
+        print(f"{result['chunks']} MultiHop-RAG chunks, {result['threads']} threads, CPU")
         print(
-            f"{row['variant']:<11} {row['chunks_per_s']:>9} {row['vs_torch']:>8.2f}x "
-            f"{row['peak_rss_mb']:>6} MB {row['cosine_distance_mean']:>9.1e} / "
-            f"{row['cosine_distance_max']:.1e}"
+            f"{'variant':<11} {'chunks/s':>9} {'vs torch':>9} {'peak RSS':>9}  cos dist mean / max"
         )
-    paired = result["paired"]
-    print(f"torch against torch-bf16 in one process, alternating, {paired['rounds']} rounds:")
-    for key, row in paired.items():
-        if isinstance(row, dict):
-            print(f"  {key}: {json.dumps(row)}")
+        for row in result["rows"]:
+            print(
+                f"{row['variant']:<11} {row['chunks_per_s']:>9} {row['vs_torch']:>8.2f}x "
+                f"{row['peak_rss_mb']:>6} MB {row['cosine_distance_mean']:>9.1e} / "
+                f"{row['cosine_distance_max']:.1e}"
+            )
+    if paired := result.get("paired"):
+        print(f"torch against torch-bf16 in one process, alternating, {paired['rounds']} rounds:")
+        for key, row in paired.items():
+            if isinstance(row, dict):
+                print(f"  {key}: {json.dumps(row)}")
+    if questions := result.get("questions"):
+        print(f"questions, query_backend torch against onnx: {json.dumps(questions)}")
     if quality := result.get("quality"):
         for name, row in quality.items():
             if isinstance(row, dict):
@@ -244,6 +291,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quality", choices=[v for v in VARIANTS if v != "torch"])
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/embedding.json")
+    parser.add_argument("--questions-only", action="store_true", help="Only the question path.")
     parser.add_argument("--worker", choices=[*VARIANTS, "paired"], help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
@@ -261,6 +309,12 @@ def main() -> None:
     path = bundled_model_path()
     for precision in ("fp32", "int8"):  # exported once, outside the timed runs
         onnx_model_file(path, model_weights_id(path), precision)
+    if args.questions_only:
+        result = {"questions": _question_backends()}
+        _report(result)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     texts = _chunk_texts(args.chunks)
     result: dict[str, Any] = {"chunks": len(texts), "threads": args.threads, "device": "cpu"}
     result["rows"] = _speed(texts, args.threads)
@@ -268,6 +322,7 @@ def main() -> None:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts[:PAIRED_CHUNKS]))
         result["paired"] = _subprocess("--worker", "paired", "--texts", str(texts_file))
+    result["questions"] = _question_backends()
     if args.quality:
         result["quality"] = _quality(args.quality, args.threads)
     _report(result)

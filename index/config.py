@@ -53,6 +53,11 @@ class IndexSettings(BaseSettings):
     embedding_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the embedder runs; auto: cuda when torch sees a GPU."
     )
+    query_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="What embeds questions and sentences: torch or onnx (the same vectors); "
+        "auto: onnx on a CPU when the chunks' vectors are fp32 (a question in half the time).",
+    )
     embedding_dtype: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="torch's arithmetic for ingest: bf16 (autocast; vectors within 1e-4 cosine "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # torch in bf16 arithmetic (embedding_dtype) is one of them: its vectors stay torch fp32's.
 PRECISION = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+log = logging.getLogger(__name__)
 
 
 class VectorMismatchError(ConfigError):
@@ -53,11 +55,14 @@ class Embedder:
         cores = os.cpu_count() or 1
         self._query_threads = settings.torch_threads or cores
         self._bulk_threads = settings.ingest_threads or cores
-        self._bulk = False
+        self._job = threading.local()  # .bulk: this thread runs a bulk job (bulk_threads)
         self.device = resolve_device(settings.embedding_device)
         self.backend = resolve_backend(settings.embedding_backend, self.device)
         self.precision = PRECISION[self.backend]
         self.dtype = resolve_dtype(settings.embedding_dtype, self.backend, self.device)
+        self.query_backend = resolve_query_backend(
+            settings.query_backend, self.backend, self.device, self.model_path
+        )
         self._sessions: dict[int, InferenceSession] = {}
 
     @cached_property
@@ -81,7 +86,8 @@ class Embedder:
         return onnx_model_file(self.model_path, self.base_model_id, self.precision)
 
     def _session(self) -> InferenceSession:
-        """An ONNX Runtime session with the bulk or the query thread count (one each, lazily)."""
+        """An ONNX Runtime session with the bulk or the query thread count (one each, lazily):
+        questions (query_backend) may run on ONNX while chunks are embedded by torch."""
         threads = self._bulk_threads if self._bulk else self._query_threads
         if threads not in self._sessions:
             self._sessions[threads] = onnx_session(self.onnx_file, threads, self.device)
@@ -111,17 +117,19 @@ class Embedder:
 
     @cached_property
     def dimensions(self) -> int:
-        if self.backend != "torch":
+        if self.backend != "torch" or exportable(self.model_path):  # no model loaded for it
             config = json.loads((Path(self.model_path) / "config.json").read_text())
             return int(config["hidden_size"])
         return int(self.model.get_embedding_dimension() or 0)
 
     @cached_property
     def max_seq_length(self) -> int:
-        if self.backend == "torch":
-            return int(self.model.max_seq_length or 256)
+        """From the model folder's sentence_bert_config.json (where sentence-transformers
+        reads it), so that counting wordpieces needs no model loaded; else the model's."""
         config = Path(self.model_path) / "sentence_bert_config.json"
         found = json.loads(config.read_text()) if config.exists() else {}
+        if not found.get("max_seq_length") and self.backend == "torch":
+            return int(self.model.max_seq_length or 256)
         return int(found.get("max_seq_length") or 256)
 
     @property
@@ -137,19 +145,30 @@ class Embedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.wordpieces.count(texts) if texts else []
 
+    @property
+    def _bulk(self) -> bool:
+        return bool(getattr(self._job, "bulk", False))
+
     @contextmanager
     def bulk_threads(self) -> Iterator[None]:
         """Every core for a bulk job (an ingest), set once for the whole job: switching
-        torch's thread count per call made bulk embedding a third slower."""
-        self._bulk = True
+        torch's thread count per call made bulk embedding a third slower. Only this thread's
+        calls are the job's: a question asked meanwhile (a running app) stays a question."""
+        self._job.bulk = True
         if "model" in self.__dict__:  # else the model sets them when it loads
             self._apply_threads()
         try:
             yield
         finally:
-            self._bulk = False
+            self._job.bulk = False
             if "model" in self.__dict__:
                 self._apply_threads()
+
+    def warm_bulk(self) -> None:
+        """Load what embeds chunks (torch's model, or the bulk ONNX session) ahead of the
+        first article, in an app that takes articles while it serves."""
+        with self.bulk_threads():
+            self.embed(["warm up"])
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Normalised float32 vectors, one a text. A bulk job (`bulk_threads`) runs in bf16
@@ -157,7 +176,7 @@ class Embedder:
         question costs about 30 ms either way; bench/embedding.py)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        if self.backend != "torch":
+        if self._runs_onnx():
             return self._embed_onnx(texts, progress=progress)
         model = self.model
         bf16 = self.dtype == "bf16" and self._bulk
@@ -173,6 +192,21 @@ class Embedder:
         if not bf16:
             return vectors
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    def _runs_onnx(self) -> bool:
+        """Whether this call runs on ONNX: a bulk job on the chunks' backend, a question on
+        query_backend. Where auto chose onnx and no session can be made (the export failed),
+        questions fall back to torch, once, with a warning."""
+        if self._bulk or self.query_backend == self.backend:
+            return self.backend != "torch"
+        if self.query_backend == "onnx" and self.settings.query_backend == "auto":
+            try:
+                with self._lock:
+                    self._session()
+            except Exception as error:  # any failure to export or load: torch still works
+                log.warning("questions are embedded by torch, not onnx: %s", error)
+                self.query_backend = "torch"
+        return self.query_backend != "torch"
 
     def _arithmetic(self, bf16: bool) -> AbstractContextManager[Any]:
         """torch.autocast to bfloat16 when `bf16` (its matmuls, the bulk of the work, run in
@@ -236,6 +270,38 @@ def resolve_backend(setting: str, device: str) -> str:
     faster, and int8 1.6x faster but 0.05 cosine away (bench/embedding.py)."""
     del device  # onnxruntime here is CPU-only; a measured win would go here
     return "torch" if setting == "auto" else setting
+
+
+def resolve_query_backend(setting: str, backend: str, device: str, model_path: str) -> str:
+    """What embeds questions: auto is onnx (fp32) on a CPU where the chunks' vectors are fp32
+    and the model is one that the ONNX export reproduces (a transformer, mean pooling,
+    normalising): the same vectors (cosine distance under 1e-6) in about half torch's time for
+    one question (bench/embedding.py). Else the chunks' backend; never another precision."""
+    if setting == "auto":
+        fits = backend in ("torch", "onnx") and device == "cpu" and exportable(model_path)
+        return "onnx" if fits else backend
+    if PRECISION[setting] != PRECISION[backend]:
+        raise ConfigError(
+            f"query_backend={setting} makes {PRECISION[setting]} vectors, but "
+            f"embedding_backend={backend} makes {PRECISION[backend]} ones: leave query_backend=auto"
+        )
+    return setting
+
+
+def exportable(model_path: str) -> bool:
+    """Whether the ONNX export (_export_onnx: the transformer, then mean pooling and
+    normalising) makes this sentence-transformers model's vectors."""
+    folder = Path(model_path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+    except (OSError, ValueError, LookupError, AttributeError, TypeError):
+        return False
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True}
+    return kinds == ["Transformer", "Pooling", "Normalize"] and modes == {
+        "pooling_mode_mean_tokens"
+    }
 
 
 def resolve_dtype(setting: str, backend: str, device: str) -> str:

@@ -459,6 +459,8 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
     # The archive's indexes load while the model does, on a thread of their own: the keyword
     # index, the corpus view and Chroma's vector index; then one search warms the rest.
     failed: list[BaseException] = []
+    served = app_settings(engine.settings)
+    takes_articles = bool(served.ingest_token or served.feeds or served.feeds_opml)
 
     def load_archive() -> None:
         try:
@@ -471,6 +473,8 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
     loading = threading.Thread(target=load_archive, name="load-archive")
     loading.start()
     engine.embedder.embed_query("warm up")
+    if takes_articles:  # its first article does not wait for the chunks' model to load
+        engine.embedder.warm_bulk()
     loading.join()
     if failed:
         raise failed[0]

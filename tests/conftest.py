@@ -76,7 +76,7 @@ def embedder() -> Embedder:
     from index.embedding import Embedder
 
     model = Embedder(AppSettings())
-    assert model.dimensions == 384  # loads the model once for the whole session
+    assert model.dimensions == 384  # one embedder (model, ONNX session) for the whole session
     return model
 
 

@@ -29,6 +29,7 @@ def _settings(storage: Path, backend: str) -> IndexSettings:
         storage_dir=storage,
         embedding_backend=backend,  # type: ignore[arg-type]
         embedding_device="cpu",
+        query_backend="torch" if backend == "torch" else "auto",  # torch's own vectors
         keyword_sync_seconds=0,
     )
 

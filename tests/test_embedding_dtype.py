@@ -29,6 +29,7 @@ def _settings(dtype: str, storage: Path = Path("storage")) -> IndexSettings:
         embedding_backend="torch",
         embedding_device="cpu",
         embedding_dtype=dtype,
+        query_backend="torch",  # torch's arithmetic, questions too
         keyword_sync_seconds=0,
     )
 

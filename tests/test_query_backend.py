@@ -1,0 +1,147 @@
+"""query_backend: questions embedded by ONNX while torch embeds the chunks, the same vectors;
+never a backend of another precision; torch again where the export cannot be used."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.config import IndexSettings
+from index.embedding import (
+    Embedder,
+    bundled_model_path,
+    exportable,
+    model_weights_id,
+    resolve_query_backend,
+)
+from index.errors import ConfigError
+
+QUESTIONS = [
+    "What did Lavrov say about NATO expansion?",
+    "Which company reported record quarterly revenue, according to TechCrunch and The Verge?",
+]
+
+
+def _settings(query_backend: str) -> IndexSettings:
+    return IndexSettings(
+        embedding_backend="torch",
+        embedding_device="cpu",
+        query_backend=query_backend,  # type: ignore[arg-type]
+    )
+
+
+def test_auto_embeds_questions_with_onnx_and_the_same_vectors() -> None:
+    auto = Embedder(_settings("auto"))
+    torch_questions = Embedder(_settings("torch"))
+    assert (auto.backend, auto.query_backend) == ("torch", "onnx")
+    fast = np.stack([auto.embed_query(q) for q in QUESTIONS])
+    exact = np.stack([torch_questions.embed_query(q) for q in QUESTIONS])
+    assert "model" not in auto.__dict__  # questions need no torch model in memory
+    assert 1.0 - np.sum(fast * exact, axis=1).min() < 1e-6
+    assert auto.dimensions == 384 and auto.max_tokens == 254
+    assert auto.identity == torch_questions.identity  # chunks: still torch's record
+
+
+def test_a_bulk_job_stays_on_the_chunks_backend() -> None:
+    embedder = Embedder(_settings("auto"))
+    with embedder.bulk_threads():
+        embedder.embed(QUESTIONS[:1])
+    assert "model" in embedder.__dict__  # torch made the bulk vectors
+
+
+def test_resolving_the_question_backend(tmp_path: Path) -> None:
+    bundled = bundled_model_path()
+    assert exportable(bundled)
+    assert resolve_query_backend("auto", "torch", "cpu", bundled) == "onnx"
+    assert resolve_query_backend("auto", "torch", "cuda", bundled) == "torch"
+    assert resolve_query_backend("auto", "onnx-int8", "cpu", bundled) == "onnx-int8"
+    assert resolve_query_backend("onnx", "torch", "cpu", bundled) == "onnx"
+    with pytest.raises(ConfigError, match="query_backend=torch makes fp32 vectors"):
+        resolve_query_backend("torch", "onnx-int8", "cpu", bundled)
+    # A model the export does not reproduce (a dense layer after pooling) keeps torch.
+    custom = tmp_path / "custom"
+    (custom / "1_Pooling").mkdir(parents=True)
+    modules = [
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (path, kind) in enumerate(
+            [
+                ("", "Transformer"),
+                ("1_Pooling", "Pooling"),
+                ("2_Dense", "Dense"),
+                ("3_Normalize", "Normalize"),
+            ]
+        )
+    ]
+    (custom / "modules.json").write_text(json.dumps(modules))
+    (custom / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    assert not exportable(str(custom))
+    assert resolve_query_backend("auto", "torch", "cpu", str(custom)) == "torch"
+    assert not exportable(str(tmp_path))  # no modules.json
+
+
+def test_a_broken_export_falls_back_to_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = bundled_model_path()
+    broken = tmp_path / "news-assistant" / "onnx" / model_weights_id(path) / "model.onnx"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not an onnx graph")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    auto = Embedder(_settings("auto"))
+    with caplog.at_level(logging.WARNING, logger="index.embedding"):
+        vector = auto.embed_query(QUESTIONS[0])
+    assert auto.query_backend == "torch"
+    assert "questions are embedded by torch" in caplog.text
+    exact = Embedder(_settings("torch")).embed_query(QUESTIONS[0])
+    assert 1.0 - float(vector @ exact) < 1e-6
+    asked = Embedder(_settings("onnx"))  # asked for by name: the error is the user's to see
+    with pytest.raises(Exception, match=r"(?i)protobuf|onnx|load"):
+        asked.embed_query(QUESTIONS[0])
+
+
+def test_a_question_asked_during_a_bulk_job_stays_a_question() -> None:
+    """A running app embeds questions while an ingest embeds chunks in bf16 on its thread."""
+    embedder = Embedder(
+        IndexSettings(embedding_backend="torch", embedding_device="cpu", embedding_dtype="bf16")
+    )
+    alone = embedder.embed_query(QUESTIONS[0])
+    started, finish = threading.Event(), threading.Event()
+    bulk: list[np.ndarray] = []
+
+    def ingest() -> None:
+        with embedder.bulk_threads():
+            bulk.append(embedder.embed(QUESTIONS[:1]))
+            started.set()
+            finish.wait(30)
+
+    job = threading.Thread(target=ingest)
+    job.start()
+    try:
+        assert started.wait(60)
+        during = embedder.embed_query(QUESTIONS[0])
+    finally:
+        finish.set()
+        job.join()
+    np.testing.assert_array_equal(during, alone)  # not the job's bf16 arithmetic
+    assert 1e-7 < 1.0 - float(bulk[0][0] @ alone) < 1e-4  # which did run in bf16
+
+
+@pytest.mark.parametrize("token", [None, "secret"])
+def test_an_app_that_takes_articles_loads_the_chunk_model_at_start(
+    tmp_path: Path, token: str | None
+) -> None:
+    from assistant.engine import Engine
+    from serving.config import AppSettings
+    from serving.web import prepare
+
+    settings = AppSettings(
+        storage_dir=tmp_path, demo_on_empty=False, ingest_token=token, embedding_device="cpu"
+    )
+    engine = Engine(settings)
+    prepare(engine, progress=False)
+    assert ("model" in engine.embedder.__dict__) == (token is not None)
