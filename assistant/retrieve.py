@@ -144,28 +144,6 @@ def question_probes(parsed: ParsedQuestion, options: RankingOptions) -> list[str
     return list(dict.fromkeys(probes))
 
 
-def _top_sparse(rows: np.ndarray, scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-    """`top_rows` over sparse scores: `rows` ascending, the rows not given score 0."""
-    keep = (rows < mask.size) & (scores > 0)
-    keep[keep] &= mask[rows[keep]]
-    candidates, values = rows[keep], scores[keep]
-    if candidates.size == 0:
-        return candidates
-    k = min(k, candidates.size)
-    part = np.argpartition(-values, k - 1)[:k]
-    return candidates[part[np.argsort(-values[part], kind="stable")]]
-
-
-def _scores_at(rows: np.ndarray, scores: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The sparse scores (`rows` ascending) at the rows `wanted`, 0 where there is none."""
-    out = np.zeros(wanted.size, dtype=np.float32)
-    if rows.size:
-        at = np.minimum(np.searchsorted(rows, wanted), rows.size - 1)
-        hit = rows[at] == wanted
-        out[hit] = scores[at[hit]]
-    return out
-
-
 # A capitalised word or a run of them: a name, roughly.
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]+(?:[ \t]+[A-Z][a-zA-Z]+)*")
 _NOT_NAME_WORDS = STOPWORDS | {m.lower() for m in (*calendar.month_name[1:], *calendar.day_name)}
@@ -422,17 +400,16 @@ class Retriever:
             # The question and its short windows are embedded apart: in one batch every window
             # would be padded to the question's length (4x the time).
             windows = Cosines(view, self.embedder.embed(probes[1:]))
-        # Keyword scores from the postings of each probe's terms: (rows, scores), no array of
-        # every chunk. An index that moved on since the view was made gives none this time.
-        # Scored in the state the view was made from: its rows are the view's.
+        # Each probe's best chunks by BM25, from the postings of its rarer terms first (the
+        # common ones are walked only where they could still change the top); then the scores
+        # of every candidate, looked up. An index that moved on since the view was made gives
+        # none this time. Scored in the state the view was made from: its rows are the view's.
         keyword, state = self.store.keyword, view.keyword_state
-        empty: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
         in_step = state is not None or len(keyword) == len(view.records)
-        sparse = [keyword.top_scores(p, state) if in_step else empty for p in probes]
         pool = self.settings.candidates
         found: set[int] = set()
-        for j in range(len(probes)):
-            found.update(_top_sparse(sparse[j][0], sparse[j][1], allowed, pool).tolist())
+        for probe in probes if in_step else ():
+            found.update(keyword.top_rows(probe, pool, allowed, state).tolist())
         for nearest in question.nearest(pool, allowed, filters, [0]):
             found.update(nearest.tolist())
         if windows is not None:
@@ -441,7 +418,9 @@ class Retriever:
         if not found:
             return None
         rows = np.array(sorted(found))
-        kw = np.stack([_scores_at(r, v, rows) for r, v in sparse], axis=1)
+        kw = np.zeros((rows.size, len(probes)), dtype=np.float32)
+        for j, probe in enumerate(probes if in_step else ()):
+            kw[:, j] = keyword.scores_at(probe, rows, state)
         kw = kw / np.maximum(kw.max(axis=0), 1e-9)
         dn = np.zeros((rows.size, len(probes)), dtype=np.float32)
         dn[:, :1] = question.at(rows)

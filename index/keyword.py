@@ -34,7 +34,6 @@ from index.keyword_merge import (
 )
 from index.keyword_segments import (
     Segment,
-    bm25_idf,
     chunk_hash,
     fingerprint_hex,
     fingerprint_value,
@@ -531,6 +530,17 @@ class KeywordIndex:
         `_State.top_scores`). `state`: a state taken earlier (`snapshot`), else the current."""
         return (state or self._state).top_scores(query)
 
+    def top_rows(
+        self, query: str, k: int, allowed: np.ndarray, state: _State | None = None
+    ) -> np.ndarray:
+        """The rows of the `k` best chunks for `query` within `allowed`, best first (see
+        `_State.top_rows`); `state` as in `top_scores`."""
+        return (state or self._state).top_rows(query, k, allowed)
+
+    def scores_at(self, query: str, rows: np.ndarray, state: _State | None = None) -> np.ndarray:
+        """BM25 scores of `query` at `rows` (see `_State.scores_at`)."""
+        return (state or self._state).scores_at(query, rows)
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every record for `query` (zeros where nothing matches)."""
         size = len(self._state.records)
@@ -544,9 +554,9 @@ class KeywordIndex:
         state = state or self._state
         out = {}
         for term in set(terms):
-            frequency = state.live_postings(term)[0].size
-            if frequency:
-                out[term] = bm25_idf(len(state.records), frequency)
+            found = state.term_scores(term)
+            if found.rows.size:
+                out[term] = found.idf
         return out
 
     def chunks_with(self, term: str) -> np.ndarray:

@@ -4,15 +4,18 @@ and fingerprint that follow. Searches read a state; a change makes a new one bes
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from index.keyword_segments import Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
 from index.keyword_text import ChunkRecord, keyword_tokens
+
+SCORED_BYTES_KEPT = 64 * 1024 * 1024  # a state's remembered term scores (postings of 4M chunks)
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +30,10 @@ class _State:
     value: int  # the fingerprint
     state_id: str
     generation: str | None  # the Chroma generation it was made for
+    # term -> term_scores(term), up to SCORED_BYTES_KEPT of arrays; a new state starts empty.
+    _scored: dict[str, _Term] = field(default_factory=dict, init=False, repr=False)
+    _scored_bytes: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
+    _scored_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def make(
@@ -110,31 +117,173 @@ class _State:
             return empty, empty.astype(np.float32), empty.astype(np.int32)
         return np.concatenate(rows), np.concatenate(tfs), np.concatenate(lengths)
 
+    def term_scores(self, term: str) -> _Term:
+        """`term`'s live rows (ascending), BM25 term-frequency parts and idf in this state,
+        remembered: a question's probes share most of their terms, questions common ones."""
+        found = self._scored.get(term)
+        if found is None:
+            rows, tfs, lengths = self.live_postings(term)
+            n = len(self.records)
+            if rows.size:
+                tf_part = bm25_tf(tfs, lengths, self.total_length / n)
+                found = _Term(rows, tf_part, bm25_idf(n, rows.size), float(tf_part.max()))
+            else:
+                found = _Term(rows, tfs.astype(np.float64), 0.0, 0.0)
+            size = found.rows.nbytes + found.tf_part.nbytes
+            with self._scored_lock:
+                if self._scored_bytes[0] + size > SCORED_BYTES_KEPT:
+                    self._scored.clear()  # the next questions fill it again
+                    self._scored_bytes[0] = 0
+                self._scored[term] = found
+                self._scored_bytes[0] += size
+        return found
+
+    def weighted_terms(self, query: str) -> list[tuple[_Term, float]]:
+        """Each term of `query` that some live chunk holds, with its weight (times in the
+        query x idf), in the query's order: the order every score here adds them in."""
+        if not self.records:
+            return []
+        out = []
+        for term, times in Counter(keyword_tokens(query)).items():
+            found = self.term_scores(term)
+            if found.rows.size:
+                out.append((found, times * found.idf))
+        return out
+
     def top_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows, BM25 scores) of the chunks that match `query`, rows ascending: from the
         postings of its terms alone, with the statistics of all live chunks."""
-        n = len(self.records)
-        tokens = keyword_tokens(query)
-        rows_parts, score_parts = [], []
-        if n and tokens:
-            average = self.total_length / n
-            for term, times in Counter(tokens).items():
-                rows, tfs, lengths = self.live_postings(term)
-                if rows.size:
-                    weight = times * bm25_idf(n, rows.size)
-                    rows_parts.append(rows)
-                    score_parts.append(weight * bm25_tf(tfs, lengths, average))
-        if not rows_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        rows, scores = np.concatenate(rows_parts), np.concatenate(score_parts)
-        if 16 * rows.size > n:  # common terms: a sum per chunk beats a sort of the postings
-            summed = np.bincount(rows, weights=scores, minlength=n)
-            unique = np.flatnonzero(summed)
-            return unique, summed[unique].astype(np.float32)
-        order = np.argsort(rows, kind="stable")
-        rows, scores = rows[order], scores[order]
-        unique, starts = np.unique(rows, return_index=True)
-        return unique, np.add.reduceat(scores, starts).astype(np.float32)
+        rows, scores = _summed(self.weighted_terms(query), len(self.records))
+        return rows, scores.astype(np.float32)
+
+    def scores_at(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """BM25 scores of `query` at `rows` (0 where a row holds none of its terms): looked up
+        in each term's postings, no chunk scored beyond those asked about."""
+        return _looked_up(self.weighted_terms(query), rows).astype(np.float32)
+
+    def top_rows(self, query: str, k: int, allowed: np.ndarray) -> np.ndarray:
+        """The rows of the `k` best BM25 chunks for `query` within `allowed`, best first;
+        the same as ranking `top_scores` (but for ties at the k-th score), without scoring
+        every chunk that holds a common term (MaxScore, see `_top_rows`)."""
+        return _top_rows(self.weighted_terms(query), len(self.records), k, allowed)
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A term's live postings in a state: rows ascending, BM25 term-frequency parts."""
+
+    rows: np.ndarray
+    tf_part: np.ndarray
+    idf: float
+    top: float  # the largest tf_part: no chunk gets more from this term than idf x top
+
+
+EXHAUSTIVE_POSTINGS = 20_000  # below this many postings a query's chunks are all scored
+_SLACK = 1e-9  # relative: scores summed in another order differ in their last bits
+
+
+def _summed(terms: Sequence[tuple[_Term, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows ascending, float64 scores) of every chunk holding one of `terms`."""
+    if not terms:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    rows = np.concatenate([t.rows for t, _ in terms])
+    scores = np.concatenate([weight * t.tf_part for t, weight in terms])
+    if 16 * rows.size > n:  # common terms: a sum per chunk beats a sort of the postings
+        summed = np.bincount(rows, weights=scores, minlength=n)
+        unique = np.flatnonzero(summed)
+        return unique, summed[unique]
+    order = np.argsort(rows, kind="stable")
+    rows, scores = rows[order], scores[order]
+    unique, starts = np.unique(rows, return_index=True)
+    return unique, np.add.reduceat(scores, starts)
+
+
+def _looked_up(terms: Sequence[tuple[_Term, float]], rows: np.ndarray) -> np.ndarray:
+    """float64 scores at `rows`, each term's part added in `terms`' order (as `_summed`)."""
+    out = np.zeros(rows.size, dtype=np.float64)
+    for term, weight in terms:
+        out += _part_at(term, weight, rows)
+    return out
+
+
+def _part_at(term: _Term, weight: float, rows: np.ndarray) -> np.ndarray:
+    """What `term` adds to the score of each of `rows` (ascending): 0 where it is absent."""
+    out = np.zeros(rows.size, dtype=np.float64)
+    if rows.size:
+        at = np.minimum(np.searchsorted(term.rows, rows), term.rows.size - 1)
+        hit = term.rows[at] == rows
+        out[hit] = weight * term.tf_part[at[hit]]
+    return out
+
+
+def _best(rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """The `k` best-scoring of `rows` (ascending) within `allowed`, best first."""
+    rows, scores = _within(rows, scores, allowed)
+    scores = scores.astype(np.float32)  # ranked as the scores are given out
+    keep = scores > 0
+    rows, scores = rows[keep], scores[keep]
+    if rows.size == 0:
+        return rows
+    k = min(k, rows.size)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return rows[part[np.argsort(-scores[part], kind="stable")]]
+
+
+def _within(
+    rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    keep = rows < allowed.size
+    keep[keep] &= allowed[rows[keep]]
+    return rows[keep], scores[keep]
+
+
+def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndarray) -> np.ndarray:
+    """MaxScore. The postings of the query's rarer terms are walked and summed; the k-th
+    best of those partial scores is a bar that the top k reach. The commonest terms, whose
+    largest possible parts together stay under the bar, are never walked: a chunk holding
+    only them cannot reach it. They are looked up at the chunks that could still reach the
+    bar with them, term by term, dropping those that no longer can."""
+    if sum(t.rows.size for t, _ in terms) <= EXHAUSTIVE_POSTINGS:
+        return _best(*_summed(terms, n), allowed, k)
+    # A chunk tied with the k-th best may compete for its place, as when every chunk is scored.
+    bound = [weight * t.top for t, weight in terms]
+    walked: list[int] = []
+    postings = 0
+    for i in sorted(range(len(terms)), key=lambda i: terms[i][0].rows.size):
+        if walked and postings + terms[i][0].rows.size > EXHAUSTIVE_POSTINGS:
+            break
+        walked.append(i)
+        postings += terms[i][0].rows.size
+    rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), allowed)
+    bar = _kth(partial, k)
+    skipped: list[int] = []
+    below = 0.0
+    rare = len(walked)
+    for i in sorted(set(range(len(terms))) - set(walked), key=lambda i: bound[i]):
+        if below + bound[i] < bar - _SLACK * bar:
+            skipped.append(i)
+            below += bound[i]
+        else:
+            walked.append(i)  # and every term after it: their bounds are larger
+    if len(walked) > rare:
+        rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), allowed)
+        bar = max(bar, _kth(partial, k))
+    reach = partial + below >= bar - _SLACK * bar  # sums in another order may differ a little
+    rows, partial = rows[reach], partial[reach]
+    for i in sorted(skipped, key=lambda i: -bound[i]):
+        partial = partial + _part_at(*terms[i], rows)
+        below -= bound[i]
+        bar = max(bar, _kth(partial, k))
+        reach = partial + below >= bar - _SLACK * bar
+        rows, partial = rows[reach], partial[reach]
+    return _best(rows, partial, allowed, k)
+
+
+def _kth(scores: np.ndarray, k: int) -> float:
+    """The k-th best of `scores` (0 when there are fewer than k)."""
+    if scores.size < k:
+        return 0.0
+    return float(np.partition(scores, scores.size - k)[scores.size - k])
 
 
 _EMPTY = _State.make([], [], 0, "", None)
