@@ -311,7 +311,7 @@ class Retriever:
         ]
         if self.options.excerpts:
             passages = self.excerpts(
-                passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question
+                passages, [int(found.rows[j]) for j in chosen], parsed, view, found.question, k
             )
         return passages[:k]
 
@@ -351,17 +351,21 @@ class Retriever:
         parsed: ParsedQuestion,
         view: CorpusView,
         question: Cosines,
+        k: int,
     ) -> list[Passage]:
-        """Each passage refilled with its article's best sentences not yet given to an earlier
-        passage; passages whose article has nothing left are dropped."""
+        """The first `k` passages that still have sentences, each refilled with its article's
+        best sentences not yet given to an earlier passage: the rest are spares, for when an
+        article has nothing left, and their articles are not read unless needed."""
         terms = keyword_tokens(parsed.text)
         idf = self.store.keyword.idf(terms, view.keyword_state)
-        articles = dict.fromkeys(int(view.article_of[row]) for row in rows)
+        articles = list(dict.fromkeys(int(view.article_of[row]) for row in rows[:k]))
         if articles and not view.holds_vectors:  # every chunk they need, in one call
             question.vectors(np.concatenate([view.rows_of(a) for a in articles]))
         pickers: dict[int, ExcerptPicker] = {}
         out: list[Passage] = []
         for passage, row in zip(passages, rows, strict=True):
+            if len(out) == k:
+                break
             article = int(view.article_of[row])
             picker = pickers.get(article)
             if picker is None:

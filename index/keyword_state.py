@@ -190,7 +190,7 @@ def _summed(terms: Sequence[tuple[_Term, float]], n: int) -> tuple[np.ndarray, n
     scores = np.concatenate([weight * t.tf_part for t, weight in terms])
     if 16 * rows.size > n:  # common terms: a sum per chunk beats a sort of the postings
         summed = np.bincount(rows, weights=scores, minlength=n)
-        unique = np.flatnonzero(summed)
+        unique = np.flatnonzero(summed > 0)  # scores are positive; a bool scan is 5x faster
         return unique, summed[unique]
     order = np.argsort(rows, kind="stable")
     rows, scores = rows[order], scores[order]
@@ -216,7 +216,7 @@ def _part_at(term: _Term, weight: float, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _best(rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+def _best(rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> np.ndarray:
     """The `k` best-scoring of `rows` (ascending) within `allowed`, best first."""
     rows, scores = _within(rows, scores, allowed)
     scores = scores.astype(np.float32)  # ranked as the scores are given out
@@ -230,8 +230,11 @@ def _best(rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray, k: int) -> 
 
 
 def _within(
-    rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray
+    rows: np.ndarray, scores: np.ndarray, allowed: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (and their scores) that `allowed` admits; None: every row."""
+    if allowed is None:
+        return rows, scores
     keep = rows < allowed.size
     keep[keep] &= allowed[rows[keep]]
     return rows[keep], scores[keep]
@@ -245,6 +248,7 @@ def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndar
     bar with them, term by term, dropping those that no longer can."""
     if sum(t.rows.size for t, _ in terms) <= EXHAUSTIVE_POSTINGS:
         return _best(*_summed(terms, n), allowed, k)
+    admits: np.ndarray | None = None if allowed.size >= n and allowed.all() else allowed
     # A chunk tied with the k-th best may compete for its place, as when every chunk is scored.
     bound = [weight * t.top for t, weight in terms]
     walked: list[int] = []
@@ -254,7 +258,7 @@ def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndar
             break
         walked.append(i)
         postings += terms[i][0].rows.size
-    rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), allowed)
+    rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), admits)
     bar = _kth(partial, k)
     skipped: list[int] = []
     below = 0.0
@@ -266,7 +270,7 @@ def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndar
         else:
             walked.append(i)  # and every term after it: their bounds are larger
     if len(walked) > rare:
-        rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), allowed)
+        rows, partial = _within(*_summed([terms[i] for i in sorted(walked)], n), admits)
         bar = max(bar, _kth(partial, k))
     reach = partial + below >= bar - _SLACK * bar  # sums in another order may differ a little
     rows, partial = rows[reach], partial[reach]
@@ -276,7 +280,7 @@ def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndar
         bar = max(bar, _kth(partial, k))
         reach = partial + below >= bar - _SLACK * bar
         rows, partial = rows[reach], partial[reach]
-    return _best(rows, partial, allowed, k)
+    return _best(rows, partial, admits, k)
 
 
 def _kth(scores: np.ndarray, k: int) -> float:

@@ -292,3 +292,28 @@ def test_a_sentence_map_that_does_not_fit_its_text_is_not_read() -> None:
     assert read_sentence_map(kept, len(text) - 1) is None  # the last sentence runs past it
     for broken in ("", "1 2", "5 3 1", "0 4 x", "0 9 1 5 12 1", None, 7):
         assert read_sentence_map(broken, len(text)) is None
+
+
+def test_spare_passages_leave_their_articles_unread(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search picks twice the passages it gives, as spares for an article whose sentences
+    run out; the spares' articles are not rebuilt while the first picks suffice."""
+    from assistant.corpus_view import CorpusView
+
+    read: list[int] = []
+    article_text = CorpusView.article_text
+
+    def reading(view: CorpusView, article: int, embedder: object) -> ArticleText:
+        read.append(article)
+        return article_text(view, article, embedder)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CorpusView, "article_text", reading)
+    view = small_engine.retriever.view()
+    for question in ("What did Lavrov say about NATO?", "What sanctions were announced?"):
+        read.clear()
+        passages = small_engine.search(question, k=3)
+        assert len(passages) == 3
+        rows = [view.row_of(p.chunk_id) for p in passages]
+        assert None not in rows
+        assert set(read) == {int(view.article_of[row]) for row in rows if row is not None}
