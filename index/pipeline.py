@@ -6,9 +6,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasketch import MinHash
 from tqdm import tqdm
 
 from index.articles import Article
@@ -28,6 +27,9 @@ from index.syndication import (
     signatures_path,
     stored_hash,
 )
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 # Chunks are written every few model batches (256 at the default batch size): often enough that
 # a crash loses little embedding work, seldom enough that Chroma's per-call cost stays small.

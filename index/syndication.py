@@ -16,13 +16,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from index.keyword import ChunkRecord
 from index.keyword_text import metadata_column
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,6 @@ SHINGLE_WORDS = 5
 NUM_PERM = 128
 ALSO_KEY = "also_published_by"  # chunk metadata: JSON list of copies
 _FILE_VERSION = 2  # 2: records the MinHash scheme its values were made with
-# datasketch 2 hashes with a scheme it must be told again to rebuild a MinHash from saved values
-# (older versions have one, unnamed): saved values are only read back under the same scheme.
-_SCHEME: str = getattr(MinHash(num_perm=1), "scheme", "legacy")
-_FROM_VALUES: dict[str, Any] = {"scheme": _SCHEME} if _SCHEME != "legacy" else {}
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FOLD_AT = 4096  # rows added before they join the sorted band keys
 
@@ -75,8 +73,26 @@ def shingles(body: str, size: int = SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+@functools.cache
+def minhash_scheme() -> str:
+    """datasketch 2 hashes with a scheme it must be told again to rebuild a MinHash from saved
+    values (older versions have one, unnamed): saved values are only read back under the same
+    scheme. (datasketch is imported when first needed: it takes half a second, scipy and all,
+    from every command's start.)"""
+    from datasketch import MinHash
+
+    return str(getattr(MinHash(num_perm=1), "scheme", "legacy"))
+
+
+def from_values() -> dict[str, Any]:
+    """What datasketch's MinHash needs besides saved hash values to rebuild the same MinHash."""
+    return {"scheme": minhash_scheme()} if minhash_scheme() != "legacy" else {}
+
+
 def signature(body: str) -> MinHash:
     """The MinHash of a body's shingles."""
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM)
     minhash.update_batch([s.encode("utf-8") for s in shingles(body)])
     return minhash
@@ -156,6 +172,8 @@ def _banding() -> tuple[int, int, np.ndarray]:
     """The LSH bands datasketch's MinHashLSH picks for the candidate threshold: the number of
     bands, the values in each, and a multiplier per value for the bands' keys. A stored
     article is a candidate when its signature equals the query's in one whole band, as there."""
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=_CANDIDATE_THRESHOLD, num_perm=NUM_PERM)
     bands, width = int(lsh.b), int(lsh.r)
     if [tuple(r) for r in lsh.hashranges] != [(i * width, (i + 1) * width) for i in range(bands)]:
@@ -475,7 +493,7 @@ class SyndicationIndex:
                 if (
                     int(data["version"]) != _FILE_VERSION
                     or int(data["num_perm"]) != NUM_PERM
-                    or str(data["scheme"]) != _SCHEME
+                    or str(data["scheme"]) != minhash_scheme()
                 ):
                     return [], [], empty, None
                 ids, hashes, values = data["ids"], data["hashes"], data["values"]
@@ -513,7 +531,7 @@ class SyndicationIndex:
                     out,
                     version=np.int64(_FILE_VERSION),
                     num_perm=np.int64(NUM_PERM),
-                    scheme=np.array(_SCHEME),
+                    scheme=np.array(minhash_scheme()),
                     ids=np.array(ids, dtype=str),
                     hashes=np.array(hashes, dtype=str),
                     values=values,

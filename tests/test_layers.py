@@ -112,3 +112,15 @@ def test_importing_the_packages_changes_no_environment_variable() -> None:
         [sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_command_starts_without_what_only_some_commands_need() -> None:
+    """`news-assistant ingest` sending to a running app starts a new process each time: the
+    command line does not import what only a local ingest needs (datasketch imports scipy,
+    half a second) or what only a question needs (torch)."""
+    heavy = "{'datasketch', 'torch', 'scipy'}"
+    code = f"import sys, serving.cli; print(sorted({heavy} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

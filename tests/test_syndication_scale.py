@@ -14,7 +14,7 @@ from datasketch import MinHash, MinHashLSH
 
 import index.syndication as syndication
 from index.keyword import ChunkRecord
-from index.syndication import _FROM_VALUES, NUM_PERM, SyndicationIndex, signature
+from index.syndication import NUM_PERM, SyndicationIndex, from_values, signature
 
 _WORDS = (
     "harbour ferry council budget school river bridge storm police court election minister "
@@ -155,7 +155,7 @@ def test_saved_and_loaded_again_finds_the_same(tmp_path: Path) -> None:
     assert again.content_hash("new") == "h-new" and again.content_hash("a2") is None
     with np.load(tmp_path / "news.minhash.npz") as data:  # as the earlier code read it back
         row = data["ids"].tolist().index("new")
-        made = MinHash(num_perm=NUM_PERM, hashvalues=data["values"][row], **_FROM_VALUES)
+        made = MinHash(num_perm=NUM_PERM, hashvalues=data["values"][row], **from_values())
     assert made == signature(body)
 
 
@@ -190,7 +190,7 @@ def test_a_file_in_the_earlier_layout_is_read_as_it_is(
             out,
             version=np.int64(2),
             num_perm=np.int64(NUM_PERM),
-            scheme=np.array(syndication._SCHEME),
+            scheme=np.array(syndication.minhash_scheme()),
             ids=np.array(ids, dtype=str),
             hashes=np.array([f"h-{i}" for i in ids], dtype=str),
             values=values,
