@@ -118,6 +118,17 @@ class Index:
             self.last_updated = time.time()
         return report
 
+    def ready_to_ingest(self) -> None:
+        """Load now what the first ingest would (the stored articles' near-copy signatures,
+        and the MinHash library): an app that takes articles while it serves does this at
+        start, so that its first article is searchable as soon as the next."""
+        from index.pipeline import keep_syndication, load_syndication
+        from index.syndication import signature
+
+        signature("")
+        self.store.sync_keyword_index()
+        keep_syndication(self.store, load_syndication(self.store))
+
     def settle(self) -> None:
         """Wait for index upkeep this process started (a keyword merge) to end; a process
         about to exit calls this. What was written is searchable before: nothing waits."""

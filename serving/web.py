@@ -467,6 +467,8 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
             engine.index.refresh()
             engine.retriever.view()
             engine.store.warm_vector_index()
+            if takes_articles:
+                engine.index.ready_to_ingest()
         except BaseException as error:  # raised again below, on the caller's thread
             failed.append(error)
 

@@ -132,7 +132,7 @@ def test_a_question_asked_during_a_bulk_job_stays_a_question() -> None:
 
 
 @pytest.mark.parametrize("token", [None, "secret"])
-def test_an_app_that_takes_articles_loads_the_chunk_model_at_start(
+def test_an_app_that_takes_articles_is_ready_for_them_at_start(
     tmp_path: Path, token: str | None
 ) -> None:
     from assistant.engine import Engine
@@ -145,3 +145,5 @@ def test_an_app_that_takes_articles_loads_the_chunk_model_at_start(
     engine = Engine(settings)
     prepare(engine, progress=False)
     assert ("model" in engine.embedder.__dict__) == (token is not None)
+    # and the near-copy signatures its first article is checked against
+    assert (engine.store.syndication is not None) == (token is not None)
