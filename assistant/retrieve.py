@@ -10,6 +10,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -198,6 +199,10 @@ class Candidates:
 
     def scores(self, dense_weight: float) -> np.ndarray:
         return (self.keyword + dense_weight * self.dense) * self.boost[:, None]
+
+
+# Question embeddings, beside the keyword search of the same question (see `candidates`).
+_EMBEDDING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="embed-question")
 
 
 class Retriever:
@@ -397,8 +402,11 @@ class Retriever:
         """The best chunks of each probe by keyword and by dense score, scored against every
         probe. `question`: the first probe's cosines, when an earlier pass has them. Dense
         search is exact over the view's vectors, or Chroma's HNSW index within `filters`."""
-        if question is None:
-            question = Cosines(view, self.embedder.embed(probes[:1]))
+        # The question is embedded on a thread of its own while the keyword index is searched
+        # (the model and numpy's larger steps let go of the GIL): two cores, half the wait.
+        embedding = (
+            None if question is not None else _EMBEDDING.submit(self.embedder.embed, probes[:1])
+        )
         windows = None
         if self.options.window_dense and len(probes) > 1:
             # The question and its short windows are embedded apart: in one batch every window
@@ -414,6 +422,9 @@ class Retriever:
         found: set[int] = set()
         for probe in probes if in_step else ():
             found.update(keyword.top_rows(probe, pool, allowed, state).tolist())
+        if embedding is not None:
+            question = Cosines(view, embedding.result())
+        assert question is not None
         for nearest in question.nearest(pool, allowed, filters, [0]):
             found.update(nearest.tolist())
         if windows is not None:
