@@ -147,3 +147,34 @@ def test_an_app_that_takes_articles_is_ready_for_them_at_start(
     assert ("model" in engine.embedder.__dict__) == (token is not None)
     # and the near-copy signatures its first article is checked against
     assert (engine.store.syndication is not None) == (token is not None)
+
+
+def test_a_search_embeds_its_question_beside_its_keyword_search(
+    small_engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.engine import Engine
+    from index.keyword_state import _State
+
+    assert isinstance(small_engine, Engine)
+    embedder = small_engine.embedder
+    embed, top_rows = embedder.embed, _State.top_rows
+    started, seen = threading.Event(), threading.Event()
+    threads: list[str] = []
+    overlapped: list[bool] = []
+
+    def embedding(texts: list[str], **kwargs: object) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        started.set()
+        seen.wait(5)  # held until the keyword search has run meanwhile
+        return embed(texts, **kwargs)  # type: ignore[arg-type]
+
+    def searching(state: _State, *args: object) -> np.ndarray:
+        overlapped.append(started.wait(5))
+        seen.set()
+        return top_rows(state, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedder, "embed", embedding)
+    monkeypatch.setattr(_State, "top_rows", searching)
+    assert small_engine.search("What did Lavrov say about NATO expansion?", k=3)
+    assert threads and all(name.startswith("embed-question") for name in threads)
+    assert overlapped and overlapped[0]
