@@ -133,13 +133,17 @@ class NewsSite:
         return status
 
     def paths(self) -> list[str]:
-        """The paths asked for, once no request is in flight: a handler records its request
-        after the client already has the response."""
+        """The paths asked for, once no request is in flight (see `settled`)."""
+        return [path for path, _, _ in self.settled()]
+
+    def settled(self) -> list[tuple[str, dict[str, str], int]]:
+        """The requests, once none is in flight: a handler records its request after the
+        client already has the response."""
         deadline = time.monotonic() + 10
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
         with self._lock:
-            return [path for path, _, _ in self.requests]
+            return list(self.requests)
 
 
 @pytest.fixture
@@ -221,7 +225,7 @@ def test_rss_and_atom_items_go_through_the_pipeline_into_chroma(
         for noise in BOILERPLATE:
             assert noise not in passage.text
     # Every request said who it was from.
-    agents = {headers.get("User-Agent") for _, headers, _ in site.requests}
+    agents = {headers.get("User-Agent") for _, headers, _ in site.settled()}
     assert agents == {user_agent()}
     assert user_agent().startswith("NewsAssistant/")
 
@@ -258,7 +262,7 @@ def test_a_server_not_named_is_never_asked(site: NewsSite, tmp_path: Path) -> No
         (issue,) = list(load_url(WebAddress(f"{site.base}/storm.html", fetcher)))
     assert isinstance(issue, LoadIssue)
     assert "is not a server named on the command line" in issue.reason
-    assert site.requests == []
+    assert site.settled() == []
 
 
 @pytest.mark.slow
@@ -289,7 +293,7 @@ def test_429_with_retry_after_and_500_are_retried_then_succeed(
     assert busy.title == "Storm cuts power to 40,000 homes on the coast"
     (flaky,) = fetch_all(site, f"{site.base}/flaky/harbour.html", tmp_path)
     assert flaky.title == "Harbour reopens after a week of repairs"
-    statuses = [(path, status) for path, _, status in site.requests if path != "/robots.txt"]
+    statuses = [(path, status) for path, _, status in site.settled() if path != "/robots.txt"]
     assert statuses == [
         ("/busy/storm.html", 429),
         ("/busy/storm.html", 200),
@@ -307,10 +311,10 @@ def test_a_second_ingest_of_an_unchanged_feed_is_conditional_and_writes_nothing(
     chunks = engine.index.count()
     assert chunks > 0
     assert (tmp_path / "web-validators.json").exists()
-    first = len(site.requests)
+    first = len(site.settled())
 
     report = engine.index.ingest([feed], progress=False)
-    again = site.requests[first:]
+    again = site.settled()[first:]
     assert [(path, status) for path, _, status in again] == [
         ("/robots.txt", 200),
         ("/rss.xml", 304),
