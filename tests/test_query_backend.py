@@ -144,6 +144,9 @@ def test_an_app_that_takes_articles_is_ready_for_them_at_start(
     )
     engine = Engine(settings)
     prepare(engine, progress=False)
+    loading = [t for t in threading.enumerate() if t.name == "load-model"]
+    for thread in loading:  # after the first answer, on a thread of its own
+        thread.join(60)
     assert ("model" in engine.embedder.__dict__) == (token is not None)
     # and the near-copy signatures its first article is checked against
     assert (engine.store.syndication is not None) == (token is not None)
