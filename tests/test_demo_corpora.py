@@ -105,7 +105,7 @@ def test_a_built_demo_is_left_alone_and_an_unknown_corpus_names_the_choices(
 
 
 def test_the_page_follows_the_picked_archive(archives: Archives) -> None:
-    from serving.web import MULTIHOP_QUESTIONS, PageHandlers
+    from serving.page import MULTIHOP_QUESTIONS, PageHandlers
 
     handlers = PageHandlers(archives.news)
     line, outlets, picker = handlers.refresh("")
@@ -124,7 +124,7 @@ def test_the_page_follows_the_picked_archive(archives: Archives) -> None:
 
 
 def test_each_2023_example_question_is_answered_from_2023_articles(archives: Archives) -> None:
-    from serving.web import MULTIHOP_QUESTIONS
+    from serving.page import MULTIHOP_QUESTIONS
 
     engine = Collections(archives.news).engine(MULTIHOP)
     for question, needle in MULTIHOP_QUESTIONS:

@@ -124,3 +124,12 @@ def test_a_command_starts_without_what_only_some_commands_need() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_an_api_only_app_starts_without_gradio() -> None:
+    """The page (serving.page) brings Gradio, 4 s of imports; the HTTP API does not need it."""
+    code = "import sys, serving.web, serving.api; print('gradio' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False", result.stdout

@@ -10,6 +10,7 @@ import pytest
 from assistant.answer import Answer, Citation, ShortAnswer
 from assistant.retrieve import Passage
 from serving.inputs import parse_filters
+from serving.page import MULTIHOP_QUESTIONS, corpus_picker, example_questions
 from serving.render import (
     ChatTurn,
     copy_text,
@@ -18,7 +19,6 @@ from serving.render import (
     render_chat,
     render_sources,
 )
-from serving.web import MULTIHOP_QUESTIONS, corpus_picker, example_questions
 from tests.factories import make_passage
 
 BODY = 'Intro. Lavrov said "NATO <b>must</b> not expand" on Friday. More text.'
