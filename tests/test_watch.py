@@ -414,7 +414,8 @@ def test_the_web_app_watches_its_feeds_and_search_and_health_see_the_new_article
     site: FeedSite, tmp_path: Path, embedder: Embedder
 ) -> None:
     from serving.config import app_settings
-    from serving.web import PageHandlers, create_app
+    from serving.page import PageHandlers
+    from serving.web import create_app
 
     engine = fresh_engine(
         tmp_path, embedder, feeds=[site.url("/ferries.xml")], feeds_every="1h", demo_on_empty=False
