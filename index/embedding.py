@@ -199,7 +199,8 @@ class Embedder:
         questions fall back to torch, once, with a warning."""
         if self._bulk or self.query_backend == self.backend:
             return self.backend != "torch"
-        if self.query_backend == "onnx" and self.settings.query_backend == "auto":
+        chosen = self.query_backend == "onnx" and self.settings.query_backend == "auto"
+        if chosen and self._query_threads not in self._sessions:  # once: then it is there
             try:
                 with self._lock:
                     self._session()

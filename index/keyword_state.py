@@ -183,7 +183,9 @@ class _Term:
 # archives: 20k best at 500k, 50k at 1M; 5k, 100k and 200k slower).
 EXHAUSTIVE_POSTINGS = 20_000
 WALKED_SHARE = 20
-_SLACK = 1e-9  # relative: scores summed in another order differ in their last bits
+# Relative: scores summed in another order differ in their last bits, and a chunk tied with
+# the k-th best keeps its chance at the place, as when every chunk is scored.
+_SLACK = 1e-9
 
 
 def _summed(terms: Sequence[tuple[_Term, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +256,6 @@ def _top_rows(terms: list[tuple[_Term, float]], n: int, k: int, allowed: np.ndar
     if sum(t.rows.size for t, _ in terms) <= budget:
         return _best(*_summed(terms, n), allowed, k)
     admits: np.ndarray | None = None if allowed.size >= n and allowed.all() else allowed
-    # A chunk tied with the k-th best may compete for its place, as when every chunk is scored.
     bound = [weight * t.top for t, weight in terms]
     walked: list[int] = []
     postings = 0

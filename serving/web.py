@@ -91,7 +91,8 @@ def watch_feeds(app: FastAPI, engine: Engine, settings: AppSettings) -> Watcher 
 
 def prepare(engine: Engine, *, progress: bool = True) -> None:
     """Load the model and the indexes before the first request; build the demo if empty."""
-    if app_settings(engine.settings).demo_on_empty:
+    served = app_settings(engine.settings)
+    if served.demo_on_empty:
         report = engine.index.ensure_demo(progress=progress)
         if report:
             # A closing line under the progress bar, not a warning: logs stay quiet by default.
@@ -102,7 +103,6 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
     # index and the corpus view on one, Chroma's vector index on another (at 1M chunks, 6 s
     # and 8 s, each mostly outside the GIL); then one search warms the rest.
     failed: list[BaseException] = []
-    served = app_settings(engine.settings)
     takes_articles = bool(served.ingest_token or served.feeds or served.feeds_opml)
 
     def loading(target: Callable[[], object], name: str) -> threading.Thread:
