@@ -164,6 +164,13 @@ class CorpusView:
             self._row_of = {r.id: i for i, r in enumerate(self.records)}
         return self._row_of.get(chunk_id)
 
+    def column(self, key: str) -> list[Any]:
+        """Every chunk's metadata value for `key` (None where it has none), in row order: from
+        the keyword index's columns when the view was made from its state (no dict per chunk)."""
+        if self.keyword_state is not None:
+            return list(self.keyword_state.column(key))
+        return metadata_column(self.records, key)
+
     def fetch_vectors(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
         """The stored vectors of these rows that have one: from the matrix, or from Chroma."""
         if self.store is None:

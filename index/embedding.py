@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,11 +18,12 @@ import numpy as np
 
 from index.config import IndexSettings
 from index.errors import ConfigError
-from index.wordpieces import WordpieceCounter
+from index.wordpieces import WordpieceCounter, private_backend
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerBase
 
 # Backends whose vectors are the same numbers (max cosine distance to torch's below 1e-4,
@@ -59,11 +61,18 @@ class Embedder:
         self.device = resolve_device(settings.embedding_device)
         self.backend = resolve_backend(settings.embedding_backend, self.device)
         self.precision = PRECISION[self.backend]
-        self.dtype = resolve_dtype(settings.embedding_dtype, self.backend, self.device)
+        if settings.embedding_dtype == "bf16" and self.backend != "torch":  # said at once
+            resolve_dtype(settings.embedding_dtype, self.backend, self.device)
         self.query_backend = resolve_query_backend(
             settings.query_backend, self.backend, self.device, self.model_path
         )
         self._sessions: dict[int, InferenceSession] = {}
+
+    @cached_property
+    def dtype(self) -> str:
+        """The torch backend's arithmetic for bulk jobs (resolve_dtype), asked of torch only
+        when first needed: an app that only answers never imports it."""
+        return resolve_dtype(self.settings.embedding_dtype, self.backend, self.device)
 
     @cached_property
     def model(self) -> SentenceTransformer:
@@ -105,6 +114,39 @@ class Embedder:
         return AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
 
     @cached_property
+    def fast_tokenizer(self) -> Tokenizer | None:
+        """The model's own `tokenizers` tokenizer (tokenizer.json), set as sentence-transformers
+        calls it: truncated at max_seq_length, padded to the longest text of a batch. The ONNX
+        path encodes with it: the same ids as `tokenizer` without importing transformers (and
+        torch with it, 5 s of an app's start). None when the model folder has no tokenizer.json."""
+        path = Path(self.model_path) / "tokenizer.json"
+        if not path.exists():
+            return None
+        from tokenizers import Tokenizer
+
+        found = Tokenizer.from_file(str(path))
+        config = json.loads((Path(self.model_path) / "tokenizer_config.json").read_text())
+        pad = str(config.get("pad_token") or "[PAD]")
+        found.enable_truncation(max_length=self.max_seq_length)
+        found.enable_padding(pad_id=found.token_to_id(pad) or 0, pad_token=pad)
+        return found
+
+    def _encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The ONNX graph's inputs for `texts`, as the torch path's tokenizer makes them."""
+        fast = self.fast_tokenizer
+        if fast is None:
+            encoded = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_seq_length
+            )
+            return {name: np.asarray(encoded[name], dtype=np.int64) for name in ONNX_INPUTS}
+        batch = fast.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64),
+        }
+
+    @cached_property
     def base_model_id(self) -> str:
         return model_weights_id(self.model_path)
 
@@ -140,6 +182,9 @@ class Embedder:
     @cached_property
     def wordpieces(self) -> WordpieceCounter:
         """Exact wordpiece counts from remembered counts of words (index/wordpieces.py)."""
+        fast = self.fast_tokenizer  # no transformers import when it counts by pieces
+        if fast is not None and private_backend(fast) is not None:
+            return WordpieceCounter(fast)
         return WordpieceCounter(self.tokenizer)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -223,7 +268,6 @@ class Embedder:
         max_seq_length, mean pooling and normalising inside the exported graph)."""
         from tqdm import tqdm
 
-        tokenizer = self.tokenizer
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         step = self.settings.embed_batch_size
@@ -231,15 +275,7 @@ class Embedder:
             session = self._session()
             for start in tqdm(range(0, len(texts), step), disable=not progress, unit="batch"):
                 rows = order[start : start + step]
-                encoded = tokenizer(
-                    [texts[i] for i in rows],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_seq_length,
-                    return_tensors="np",
-                )
-                feed = {name: np.asarray(encoded[name], dtype=np.int64) for name in ONNX_INPUTS}
-                out[rows] = session.run(None, feed)[0]
+                out[rows] = session.run(None, self._encode([texts[i] for i in rows]))[0]
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -261,9 +297,21 @@ def resolve_device(setting: str) -> str:
     """cuda when asked for, or when auto and torch sees a GPU; else cpu."""
     if setting != "auto":
         return setting
+    if not gpu_driver_present():
+        return "cpu"  # and torch need not be imported to say so (5 s of an app's start)
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# Where a GPU driver shows itself: NVIDIA's, AMD's ROCm (which torch.cuda also drives), WSL's.
+_GPU_DRIVER_PATHS = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_driver_present() -> bool:
+    """Whether torch might see a GPU here: False only on Linux with none of the drivers that
+    torch.cuda works through; elsewhere torch is asked."""
+    return not sys.platform.startswith("linux") or any(map(os.path.exists, _GPU_DRIVER_PATHS))
 
 
 def resolve_backend(setting: str, device: str) -> str:

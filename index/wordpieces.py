@@ -38,7 +38,11 @@ class WordpieceCounter:
     `tokenizer(texts, add_special_tokens=False)` gives them, for any tokenizer; for a BERT
     WordPiece one, from remembered word counts. Safe to share between threads."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_cached: int = MAX_CACHED) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase | Tokenizer, max_cached: int = MAX_CACHED
+    ) -> None:
+        """`tokenizer`: transformers' or a `tokenizers` one (a BERT WordPiece one only: it
+        counts by pieces)."""
         self.tokenizer = tokenizer
         self.max_cached = max_cached
         self._cache: dict[str, int] = {}
@@ -58,6 +62,7 @@ class WordpieceCounter:
         if not texts:
             return []
         if self._backend is None:
+            assert callable(self.tokenizer), "a tokenizers one that does not count by pieces"
             encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
             return [len(ids) for ids in encoded]
         if self._unsafe is None or self._unsafe("".join(texts)) is None:
@@ -117,7 +122,11 @@ def private_backend(tokenizer: Any) -> Tokenizer | None:
     add_special_tokens=False)` sets it (no truncation, no padding) and used by no one else: the
     shared one's settings change under every call (an ONNX embed pads and truncates). None for
     a tokenizer whose counts do not add up over white space."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+    from tokenizers import Tokenizer
+
+    # transformers' fast tokenizer wraps one; the model's tokenizer.json loaded is one
+    backend = tokenizer if isinstance(tokenizer, Tokenizer) else None
+    backend = getattr(tokenizer, "backend_tokenizer", backend)
     if backend is None:
         return None
     config = json.loads(backend.to_str())
@@ -129,8 +138,6 @@ def private_backend(tokenizer: Any) -> Tokenizer | None:
             return None
         if any(c.isspace() for c in token["content"]):
             return None
-    from tokenizers import Tokenizer
-
     private: Tokenizer = Tokenizer.from_str(backend.to_str())
     private.no_truncation()
     private.no_padding()

@@ -119,13 +119,17 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
     def load_archive() -> None:
         engine.index.refresh()
         engine.retriever.view()
+        vectors.join()  # the summary counts Chroma's chunks: 4 s the first time at 1M
+        engine.prepare_answers()
         if takes_articles:
             engine.index.ready_to_ingest()
 
-    threads = [
-        loading(load_archive, "load-archive"),
-        loading(engine.store.warm_vector_index, "load-vector-index"),
-    ]
+    def load_vectors() -> None:
+        engine.store.warm_vector_index()
+        engine.store.count()
+
+    vectors = loading(load_vectors, "load-vector-index")
+    threads = [vectors, loading(load_archive, "load-archive")]
     engine.embedder.embed_query("warm up")
     for thread in threads:
         thread.join()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,11 +19,13 @@ from index.embedding import (
     Embedder,
     bundled_model_path,
     exportable,
+    gpu_driver_present,
     model_weights_id,
     resolve_query_backend,
 )
 from index.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     "What did Lavrov say about NATO expansion?",
     "Which company reported record quarterly revenue, according to TechCrunch and The Verge?",
@@ -181,3 +186,50 @@ def test_a_search_embeds_its_question_beside_its_keyword_search(
     assert small_engine.search("What did Lavrov say about NATO expansion?", k=3)
     assert threads and all(name.startswith("embed-question") for name in threads)
     assert overlapped and overlapped[0]
+
+
+def test_the_onnx_path_encodes_as_the_models_tokenizer_does() -> None:
+    """The question path tokenizes with `tokenizers` itself, not through transformers: the
+    same ids, masks and types, truncated and padded alike, on real news and odd text."""
+    embedder = Embedder(_settings("auto"))
+    corpus = Path(__file__).parents[1] / "data" / "multihop-rag" / "corpus.json"
+    articles = json.loads(corpus.read_text())[:40]
+    texts = [a["title"] for a in articles] + [a["body"][:3000] for a in articles]
+    texts += ["", "naïve café “quotes” \u200b zero\x0bwidth \u00a0 日本語 😀", "word " * 400]
+    for start in range(0, len(texts), 16):
+        batch = texts[start : start + 16]
+        ours = embedder._encode(batch)
+        theirs = embedder.tokenizer(
+            batch, padding=True, truncation=True, max_length=256, return_tensors="np"
+        )
+        for name in ("input_ids", "attention_mask", "token_type_ids"):
+            np.testing.assert_array_equal(ours[name], theirs[name])
+    assert max(len(row) for row in embedder._encode(texts)["input_ids"]) == 256
+
+
+def test_an_app_answers_without_torch_or_transformers(small_engine: object, tmp_path: Path) -> None:
+    """Without a GPU driver, an app that only answers imports neither torch (it was imported
+    to ask for a GPU) nor transformers (the ONNX path's tokenizer): 5 s of its start."""
+    if gpu_driver_present():
+        pytest.skip("a GPU driver is present: torch is asked whether it sees a GPU")
+    from assistant.engine import Engine
+
+    assert isinstance(small_engine, Engine)
+    Embedder(_settings("auto")).embed_query("exported")  # the export (made with torch) exists
+    storage = tmp_path / "storage"  # a copy: the session's engine holds its own folder
+    shutil.copytree(small_engine.settings.storage_dir, storage)
+    code = (
+        "import sys; from pathlib import Path; from assistant.engine import Engine; "
+        "from serving.config import AppSettings; from serving.web import prepare; "
+        f"storage = Path({str(storage)!r}); "
+        "engine = Engine(AppSettings(storage_dir=storage, demo_on_empty=False)); "
+        "prepare(engine, progress=False); "
+        "answer = engine.ask('What did Lavrov say about NATO expansion?', use_llm=False); "
+        "assert answer.citations, answer.text; "
+        "print(sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

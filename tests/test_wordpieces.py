@@ -72,6 +72,19 @@ def test_counts_a_corpus_sample_as_the_tokenizer_does(tokenizer: Any) -> None:
     assert warm == expected
 
 
+def test_the_models_own_tokenizer_json_counts_as_transformers_does(tokenizer: Any) -> None:
+    """The embedder counts with the `tokenizers` tokenizer of the model's tokenizer.json (no
+    transformers import in an app that only answers): the same counts as transformers'."""
+    from index.config import IndexSettings
+    from index.embedding import Embedder
+
+    embedder = Embedder(IndexSettings(embedding_device="cpu"))
+    texts = corpus_sample() + MIXED + [c.format(c=" \x0b\x85") for c in CONTEXTS]
+    assert embedder.wordpieces.tokenizer is embedder.fast_tokenizer
+    assert embedder.count_tokens(texts) == reference(tokenizer, texts)
+    assert "tokenizer" not in embedder.__dict__  # transformers' was never loaded
+
+
 def test_odd_characters_and_scripts_count_as_the_tokenizer_does(tokenizer: Any) -> None:
     texts = [context.format(c=c) for c in odd_characters() for context in CONTEXTS]
     texts += MIXED
