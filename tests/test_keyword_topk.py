@@ -96,3 +96,29 @@ def test_common_terms_are_looked_up_not_walked(
         total = sum(t.rows.size for t, _ in state.weighted_terms(probe))
         saved += max(walked) < total
     assert saved >= 3  # questions whose commonest terms were never walked
+
+
+def test_remembered_term_scores_stay_within_their_bytes_and_keep_the_recent(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The least recently used terms are forgotten first, and never more than the bound is
+    kept: a question's common terms stay while rare ones come and go."""
+    source = small_engine.retriever.view().keyword_state
+    assert source is not None
+    fresh = _State.make(source.segments, source.alive, source.value, "lru", None)
+    terms = ["said", "russia", "ukraine", "nato", "sanctions", "president", "security"]
+    sizes = {
+        t: fresh.term_scores(t).rows.nbytes + fresh.term_scores(t).tf_part.nbytes for t in terms
+    }
+    assert fresh.term_scores("said").rows.dtype == np.int32
+    bound = sizes["said"] + sizes["russia"] + sizes["ukraine"]
+    monkeypatch.setattr(keyword_state, "SCORED_BYTES_KEPT", bound)
+    fresh = _State.make(source.segments, source.alive, source.value, "lru", None)
+    for term in ["said", "russia", "ukraine", "said", "nato", "sanctions"]:
+        fresh.term_scores(term)
+        assert fresh._scored_bytes[0] <= bound
+        assert fresh._scored_bytes[0] == sum(sizes[t] for t in fresh._scored)
+    assert "said" in fresh._scored  # used again: kept
+    assert "russia" not in fresh._scored  # the least recently used: forgotten first
+    kept = fresh.term_scores("said")
+    assert kept is fresh.term_scores("said")  # remembered, not made again
