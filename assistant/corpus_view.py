@@ -254,11 +254,15 @@ class Cosines:
     before); over Chroma's HNSW index, for the rows asked about, their vectors fetched by id
     (or taken from the index's answer) and kept for the rest of the query."""
 
-    def __init__(self, view: CorpusView, probes: np.ndarray) -> None:
+    def __init__(
+        self, view: CorpusView, probes: np.ndarray, vectors: dict[int, np.ndarray] | None = None
+    ) -> None:
+        """`vectors`: chunk vectors by row, fetched already and shared with other probes' and
+        passes' cosines of the same query (each chunk is fetched once a query)."""
         self.view = view
         self.probes = np.atleast_2d(probes).astype(np.float32)  # (probes, dimensions)
         self.full = view.matrix @ self.probes.T if view.holds_vectors else None
-        self._vectors: dict[int, np.ndarray] = {}
+        self._vectors: dict[int, np.ndarray] = {} if vectors is None else vectors
         self._nearest: dict[tuple[Any, ...], list[np.ndarray]] = {}  # the index's answers
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:

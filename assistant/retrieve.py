@@ -294,10 +294,15 @@ class Retriever:
         parsed = self.understand(question)
         allowed = view.mask(filters)
         cosines = None
+        fetched: dict[int, np.ndarray] = {}  # chunk vectors, fetched once for every pass
         if self.options.feedback_passages and parsed.asks_for_a_name:
-            parsed, cosines = self.with_feedback(parsed, view, allowed, filters=filters)
+            parsed, cosines = self.with_feedback(
+                parsed, view, allowed, filters=filters, vectors=fetched
+            )
         probes = question_probes(parsed, self.options)
-        found = self.candidates(probes, parsed, view, allowed, question=cosines, filters=filters)
+        found = self.candidates(
+            probes, parsed, view, allowed, question=cosines, filters=filters, vectors=fetched
+        )
         if found is None:
             return []
         scores = found.scores(self.options.dense_weight)
@@ -330,12 +335,15 @@ class Retriever:
         allowed: np.ndarray,
         *,
         filters: Filters | None = None,
+        vectors: dict[int, np.ndarray] | None = None,
     ) -> tuple[ParsedQuestion, Cosines | None]:
         """The question with the name its first passages share added ("Which company ...?" and
         the first passages mostly name Google: search again with "Google"). The articles that
         hold a question's other facts often name the answer without the question's words.
         When no name is added, the question's cosines come back too, for the search to reuse."""
-        found = self.candidates([parsed.text], parsed, view, allowed, filters=filters)
+        found = self.candidates(
+            [parsed.text], parsed, view, allowed, filters=filters, vectors=vectors
+        )
         if found is None:
             return parsed, None
         n = self.options.feedback_passages
@@ -401,10 +409,13 @@ class Retriever:
         *,
         question: Cosines | None = None,
         filters: Filters | None = None,
+        vectors: dict[int, np.ndarray] | None = None,
     ) -> Candidates | None:
         """The best chunks of each probe by keyword and by dense score, scored against every
-        probe. `question`: the first probe's cosines, when an earlier pass has them. Dense
-        search is exact over the view's vectors, or Chroma's HNSW index within `filters`."""
+        probe. `question`: the first probe's cosines, when an earlier pass has them; `vectors`:
+        the chunk vectors this query has fetched (filled here). Dense search is exact over the
+        view's vectors, or Chroma's HNSW index within `filters`."""
+        vectors = {} if vectors is None else vectors
         # The question is embedded on a thread of its own while the keyword index is searched
         # (the model and numpy's larger steps let go of the GIL): two cores, half the wait.
         embedding = (
@@ -414,7 +425,7 @@ class Retriever:
         if self.options.window_dense and len(probes) > 1:
             # The question and its short windows are embedded apart: in one batch every window
             # would be padded to the question's length (4x the time).
-            windows = Cosines(view, self.embedder.embed(probes[1:]))
+            windows = Cosines(view, self.embedder.embed(probes[1:]), vectors)
         # Each probe's best chunks by BM25, from the postings of its rarer terms first (the
         # common ones are walked only where they could still change the top); then the scores
         # of every candidate, looked up. An index that moved on since the view was made gives
@@ -428,7 +439,7 @@ class Retriever:
         ):
             found.update(rows.tolist())
         if embedding is not None:
-            question = Cosines(view, embedding.result())
+            question = Cosines(view, embedding.result(), vectors)
         assert question is not None
         for nearest in question.nearest(pool, allowed, filters, [0]):
             found.update(nearest.tolist())
