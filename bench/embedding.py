@@ -1,6 +1,6 @@
 """Embedding variants side by side: torch (fp32), torch-bf16, onnx (fp32) and onnx-int8.
 
-    python bench/embedding.py [--chunks N] [--threads T] [--quality VARIANT ...]
+    python bench/embedding.py [--chunks N] [--threads T] [--quality VARIANT [--quality-only]]
                               [--out bench/results/embedding.json]
 
 The chunks are MultiHop-RAG articles (data/multihop-rag/corpus.json) chunked as the index does.
@@ -292,6 +292,9 @@ def main() -> None:
     parser.add_argument("--quality", choices=[v for v in VARIANTS if v != "torch"])
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/embedding.json")
     parser.add_argument("--questions-only", action="store_true", help="Only the question path.")
+    parser.add_argument(
+        "--quality-only", action="store_true", help="Only --quality's retrieval runs."
+    )
     parser.add_argument("--worker", choices=[*VARIANTS, "paired"], help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
@@ -311,6 +314,14 @@ def main() -> None:
         onnx_model_file(path, model_weights_id(path), precision)
     if args.questions_only:
         result = {"questions": _question_backends()}
+        _report(result)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    if args.quality_only:
+        if not args.quality:
+            parser.error("--quality-only needs --quality VARIANT")
+        result = {"quality": _quality(args.quality, args.threads)}
         _report(result)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

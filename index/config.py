@@ -60,8 +60,9 @@ class IndexSettings(BaseSettings):
     )
     embedding_dtype: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="torch's arithmetic for ingest: bf16 (autocast; vectors within 1e-4 cosine "
-        "of fp32's) or fp32; auto: bf16 where the hardware has it. Questions stay fp32.",
+        description="torch's arithmetic for ingest: bf16 (a bf16 copy of the model; vectors "
+        "within 1e-4 cosine of fp32's) or fp32; auto: bf16 where the hardware has it. "
+        "Questions stay fp32.",
     )
 
     chunk_tokens: int = Field(220, ge=32, le=254, description="Wordpieces per chunk (MiniLM).")
