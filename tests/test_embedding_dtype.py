@@ -64,6 +64,12 @@ def test_fp32_is_plain_fp32_and_questions_stay_fp32(fp32: Embedder, bf16: Embedd
     with bf16.bulk_threads():
         bulk = bf16.embed([TEXTS[2]])[0]
     assert 0 < 1.0 - float(bulk @ fp32.embed_query(TEXTS[2])) < SAME_VECTORS
+    # The bulk job ran a bf16 copy; the model that questions use is still fp32.
+    import torch
+
+    assert {p.dtype for p in bf16.bf16_model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.float32}
+    np.testing.assert_array_equal(bf16.embed_query(TEXTS[2]), fp32.embed_query(TEXTS[2]))
 
 
 @pytest.mark.parametrize("native", [True, False])
