@@ -76,21 +76,28 @@ class Embedder:
 
     @cached_property
     def bf16_model(self) -> SentenceTransformer:
-        """A bfloat16 copy of the model for bulk jobs when `dtype` is bf16: its weights cast
-        once and every layer run in bf16. 2.1x fp32 here, where autocast (casting at every
-        layer) gave 1.9x; its vectors are fp32's within 1e-4 cosine (max 8.3e-5 over 1,000
-        MultiHop-RAG chunks; bench/embedding.py), so they share fp32's collections."""
-        import copy
-
+        """The model in bfloat16 for bulk jobs when `dtype` is bf16: its weights cast as they
+        load (no fp32 copy kept) and every layer run in bf16. 2.1x fp32 here, where autocast
+        (casting at every layer) gave 1.9x; its vectors are fp32's within 1e-4 cosine (max
+        8.3e-5 over 1,000 MultiHop-RAG chunks; bench/embedding.py), so they share fp32's
+        collections."""
         import torch
 
-        return copy.deepcopy(self.model).to(torch.bfloat16)
+        return self._load_model(torch.bfloat16)
 
     @cached_property
     def model(self) -> SentenceTransformer:
+        return self._load_model(None)
+
+    def _load_model(self, dtype: Any) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+        model = SentenceTransformer(
+            self.model_path,
+            device=self.device,
+            local_files_only=True,
+            model_kwargs=None if dtype is None else {"dtype": dtype},
+        )
         self._apply_threads()
         return model
 
@@ -212,13 +219,13 @@ class Embedder:
         torch's thread count per call made bulk embedding a third slower. Only this thread's
         calls are the job's: a question asked meanwhile (a running app) stays a question."""
         self._job.bulk = True
-        if "model" in self.__dict__:  # else the model sets them when it loads
+        if "torch" in sys.modules:  # else a model sets them when it loads
             self._apply_threads()
         try:
             yield
         finally:
             self._job.bulk = False
-            if "model" in self.__dict__:
+            if "torch" in sys.modules:
                 self._apply_threads()
 
     def warm_bulk(self) -> None:
