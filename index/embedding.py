@@ -137,15 +137,22 @@ class Embedder:
         """The model's own `tokenizers` tokenizer (tokenizer.json), set as sentence-transformers
         calls it: truncated at max_seq_length, padded to the longest text of a batch. The ONNX
         path encodes with it: the same ids as `tokenizer` without importing transformers (and
-        torch with it, 5 s of an app's start). None when the model folder has no tokenizer.json."""
-        path = Path(self.model_path) / "tokenizer.json"
-        if not path.exists():
+        torch with it, 5 s of an app's start). Only for a BERT WordPiece tokenizer whose
+        tokenizer_config.json agrees with its normalizer (transformers would rebuild it
+        otherwise); else None, and transformers' tokenizer is used."""
+        folder = Path(self.model_path)
+        try:
+            whole = json.loads((folder / "tokenizer.json").read_text())
+            config = json.loads((folder / "tokenizer_config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not _bert_as_configured(whole, config):
             return None
         from tokenizers import Tokenizer
 
-        found = Tokenizer.from_file(str(path))
-        config = json.loads((Path(self.model_path) / "tokenizer_config.json").read_text())
-        pad = str(config.get("pad_token") or "[PAD]")
+        found = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        pad = config.get("pad_token") or "[PAD]"
+        pad = str(pad.get("content") if isinstance(pad, dict) else pad)
         found.enable_truncation(max_length=self.max_seq_length)
         found.enable_padding(pad_id=found.token_to_id(pad) or 0, pad_token=pad)
         return found
@@ -294,6 +301,22 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def _bert_as_configured(whole: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a tokenizer.json is a BERT WordPiece one that transformers loads as it is: its
+    normalizer's settings are the tokenizer_config's (BertTokenizerFast rebuilds it if not)."""
+    normalizer = whole.get("normalizer") or {}
+    if (whole.get("model") or {}).get("type") != "WordPiece" or (
+        normalizer.get("type") != "BertNormalizer"
+    ):
+        return False
+    pairs = (
+        ("lowercase", "do_lower_case", True),
+        ("strip_accents", "strip_accents", None),
+        ("handle_chinese_chars", "tokenize_chinese_chars", True),
+    )
+    return all(normalizer.get(ours) == config.get(key, default) for ours, key, default in pairs)
 
 
 def model_weights_id(model_path: str) -> str:

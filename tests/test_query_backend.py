@@ -208,6 +208,21 @@ def test_the_onnx_path_encodes_as_the_models_tokenizer_does() -> None:
     assert max(len(row) for row in embedder._encode(texts)["input_ids"]) == 256
 
 
+def test_the_tokenizer_json_is_used_only_as_transformers_would_load_it() -> None:
+    """A BERT tokenizer.json whose normalizer agrees with tokenizer_config.json; any other
+    (another model type, a config that transformers would rebuild the normalizer from) keeps
+    transformers' tokenizer."""
+    from index.embedding import _bert_as_configured
+
+    folder = Path(bundled_model_path())
+    whole = json.loads((folder / "tokenizer.json").read_text())
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert _bert_as_configured(whole, config)
+    assert not _bert_as_configured(whole, {**config, "do_lower_case": False})
+    assert not _bert_as_configured(whole, {**config, "strip_accents": True})
+    assert not _bert_as_configured({**whole, "model": {"type": "Unigram"}}, config)
+
+
 def test_an_app_answers_without_torch_or_transformers(small_engine: object, tmp_path: Path) -> None:
     """Without a GPU driver, an app that only answers imports neither torch (it was imported
     to ask for a GPU) nor transformers (the ONNX path's tokenizer): 5 s of its start."""
