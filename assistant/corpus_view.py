@@ -168,7 +168,7 @@ class CorpusView:
         """Every chunk's metadata value for `key` (None where it has none), in row order: from
         the keyword index's columns when the view was made from its state (no dict per chunk)."""
         if self.keyword_state is not None:
-            return list(self.keyword_state.column(key))
+            return self.keyword_state.column(key)  # a new list
         return metadata_column(self.records, key)
 
     def fetch_vectors(self, rows: Sequence[int]) -> dict[int, np.ndarray]:

@@ -285,6 +285,13 @@ def _report(result: dict[str, Any]) -> None:
         print("within", TOLERANCE, ":", quality["within_tolerance"])
 
 
+def _write(result: dict[str, Any], out: Path) -> None:
+    """Print the tables and write the JSON."""
+    _report(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=1000)
@@ -314,17 +321,13 @@ def main() -> None:
         onnx_model_file(path, model_weights_id(path), precision)
     if args.questions_only:
         result = {"questions": _question_backends()}
-        _report(result)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        _write(result, args.out)
         return
     if args.quality_only:
         if not args.quality:
             parser.error("--quality-only needs --quality VARIANT")
         result = {"quality": _quality(args.quality, args.threads)}
-        _report(result)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        _write(result, args.out)
         return
     texts = _chunk_texts(args.chunks)
     result: dict[str, Any] = {"chunks": len(texts), "threads": args.threads, "device": "cpu"}
@@ -336,9 +339,7 @@ def main() -> None:
     result["questions"] = _question_backends()
     if args.quality:
         result["quality"] = _quality(args.quality, args.threads)
-    _report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _write(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 
 from index.config import IndexSettings
 from index.errors import ConfigError
-from index.wordpieces import WordpieceCounter, private_backend
+from index.wordpieces import WordpieceCounter
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -209,8 +209,9 @@ class Embedder:
     def wordpieces(self) -> WordpieceCounter:
         """Exact wordpiece counts from remembered counts of words (index/wordpieces.py)."""
         fast = self.fast_tokenizer  # no transformers import when it counts by pieces
-        if fast is not None and private_backend(fast) is not None:
-            return WordpieceCounter(fast)
+        counter = None if fast is None else WordpieceCounter(fast)
+        if counter is not None and counter.by_pieces:  # (an empty counter is falsy: len)
+            return counter
         return WordpieceCounter(self.tokenizer)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -249,8 +250,6 @@ class Embedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self._runs_onnx():
             return self._embed_onnx(texts, progress=progress)
-        import torch
-
         bf16 = self.dtype == "bf16" and self._bulk
         with self._lock:
             model = self.bf16_model if bf16 else self.model
@@ -264,6 +263,8 @@ class Embedder:
             )
         if not bf16:
             return np.asarray(vectors, dtype=np.float32)
+        import torch
+
         assert isinstance(vectors, torch.Tensor)
         found = vectors.float().cpu().numpy()  # normalised in fp32, not in bf16
         return found / np.linalg.norm(found, axis=1, keepdims=True).clip(min=1e-12)
