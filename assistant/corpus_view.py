@@ -172,11 +172,17 @@ class CorpusView:
         return metadata_column(self.records, key)
 
     def fetch_vectors(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
-        """The stored vectors of these rows that have one: from the matrix, or from Chroma."""
+        """The stored vectors of these rows that have one: from the matrix, else from the
+        keyword index's segments where they hold them (read from disk, a millisecond or two),
+        else from Chroma (20-25 ms for a search's 600 at 1M chunks)."""
         if self.store is None:
             return {r: self.matrix[r] for r in rows}
-        found = self.store.embeddings([self.records[r].id for r in rows])
-        return {r: found[self.records[r].id] for r in rows if self.records[r].id in found}
+        out = {} if self.keyword_state is None else self.keyword_state.vectors(rows)
+        rest = [self.records[r].id for r in rows if r not in out]
+        if rest:
+            found = self.store.embeddings(rest)
+            out.update((r, found[self.records[r].id]) for r in rows if self.records[r].id in found)
+        return out
 
     def mask(self, filters: Filters | None) -> np.ndarray:
         """Which chunks the caller's filters admit."""

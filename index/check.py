@@ -82,12 +82,14 @@ class RepairReport:
     deleted_chunks: int
     keyword_rebuilt: bool
     after: CheckReport
+    vectors_saved: int = 0  # chunks whose vectors were saved with the keyword index
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "deleted_articles": self.deleted_articles,
             "deleted_chunks": self.deleted_chunks,
             "keyword_rebuilt": self.keyword_rebuilt,
+            "vectors_saved": self.vectors_saved,
             "after": self.after.as_dict(),
         }
 
@@ -99,7 +101,8 @@ def check_store(store: ChunkStore, *, vectors: bool = True) -> CheckReport:
     and index; an article whose chunks are not exactly 0..n_chunks-1 of one version (an
     interrupted write); a chunk without a vector (with `vectors`); a persisted keyword index
     that is missing, unreadable or built from another state of Chroma.
-    Warnings: two articles with one body (an update may give an article another's text)."""
+    Warnings: two articles with one body (an update may give an article another's text);
+    chunks whose vectors the keyword index does not hold (searches ask Chroma for them)."""
     ids, metas = store.iter_metadata()
     report = CheckReport(chunks=len(ids), chroma_fingerprint=fingerprint(ids, metas))
     by_article: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -222,7 +225,25 @@ def _keyword_problems(store: ChunkStore, report: CheckReport) -> list[Problem]:
     why = keyword.check_persisted(report.chroma_fingerprint)
     if why:
         return [Problem("keyword index", f"the saved folder does not load: {why}")]
+    missing = _unsaved_vectors(store)
+    if missing:
+        detail = (
+            f"{missing} chunks' vectors are not saved with it: searches fetch them from Chroma,"
+            " slower at scale (--repair saves them)"
+        )
+        return [Problem("keyword index", detail, error=False)]
     return []
+
+
+def _unsaved_vectors(store: ChunkStore) -> int:
+    """How many live chunks of the keyword index lie in segments without a vectors file."""
+    store.sync_keyword_index()
+    state = store.keyword.snapshot()
+    return sum(
+        int(live.sum())
+        for segment, live in zip(state.segments, state.alive, strict=True)
+        if segment.vectors is None
+    )
 
 
 def repair_store(store: ChunkStore, report: CheckReport | None = None) -> RepairReport:
@@ -237,5 +258,9 @@ def repair_store(store: ChunkStore, report: CheckReport | None = None) -> Repair
     deleted += len(left)
     rebuild = bool(deleted) or any(p.kind == "keyword index" for p in report.errors)
     if rebuild:
-        store.rebuild_keyword_index()
-    return RepairReport(broken, deleted, rebuild, check_store(store))
+        store.rebuild_keyword_index()  # which saves the vectors with it
+        saved = 0
+    else:
+        store.sync_keyword_index()
+        saved = store.keyword.add_vectors(store.embeddings)
+    return RepairReport(broken, deleted, rebuild, check_store(store), saved)

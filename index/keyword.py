@@ -44,6 +44,7 @@ from index.keyword_segments import (
 )
 from index.keyword_state import _EMPTY, _State
 from index.keyword_text import STOPWORDS, ChunkRecord, keyword_text, keyword_tokens
+from index.keyword_vectors import add_vectors
 
 __all__ = [
     "DELTA_SHARE",
@@ -183,12 +184,17 @@ class KeywordIndex:
             self._save_full(log_entries=[])
 
     def apply(
-        self, upserts: Sequence[ChunkRecord], deletes: Sequence[str], generation: str
+        self,
+        upserts: Sequence[ChunkRecord],
+        deletes: Sequence[str],
+        generation: str,
+        vectors: np.ndarray | None = None,
     ) -> bool:
-        """Add a delta segment (new and changed chunks, deleted ids) as Chroma generation
-        `generation` and persist it; merging happens later, on another thread. False when the
-        saved index has moved on in another process meanwhile: nothing is saved then."""
-        segment = Segment.build(list(upserts), deletes)
+        """Add a delta segment (new and changed chunks, deleted ids; `vectors`: the chunks',
+        if known) as Chroma generation `generation` and persist it; merging happens later, on
+        another thread. False when the saved index has moved on in another process meanwhile:
+        nothing is saved then."""
+        segment = Segment.build(list(upserts), deletes, vectors)
         with self._update:
             before = self._state
             self._install(self._with_delta(before, segment, uuid.uuid4().hex, generation))
@@ -304,6 +310,11 @@ class KeywordIndex:
             return None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def add_vectors(self, fetch: Callable[[list[str]], dict[str, np.ndarray]]) -> int:
+        """Write a vectors file for each saved segment that has none (see
+        `index.keyword_vectors.add_vectors`); how many chunks got their vectors."""
+        return add_vectors(self, fetch)
 
     # Following the saved index -------------------------------------------------------------
 

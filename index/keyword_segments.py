@@ -26,6 +26,14 @@ import numpy as np
 
 from index.keyword_text import ChunkRecord, keyword_text, keyword_tokens, metadata_column
 from index.segment_columns import SegmentColumns, columns_path
+from index.segment_vectors import (
+    HeldVectors,
+    MergedVectors,
+    SavedVectors,
+    VectorRows,
+    save_vectors,
+    vectors_path,
+)
 
 K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
 _FP_MODULUS = 1 << 160
@@ -119,6 +127,8 @@ class Segment:
     lengths: np.ndarray  # (records,) int32 tokens per chunk
     deletes: tuple[str, ...] = ()
     _sorted: list[str] = field(default_factory=list, repr=False)
+    # The chunks' vectors in record order, where known (see index.segment_vectors).
+    vectors: VectorRows | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -137,8 +147,13 @@ class Segment:
         return self._sorted
 
     @classmethod
-    def build(cls, records: list[ChunkRecord], deletes: Iterable[str] = ()) -> Segment:
-        """Tokenise `records` and index them."""
+    def build(
+        cls,
+        records: list[ChunkRecord],
+        deletes: Iterable[str] = (),
+        vectors: np.ndarray | None = None,
+    ) -> Segment:
+        """Tokenise `records` and index them; `vectors`: theirs, in the same order, if known."""
         vocab: dict[str, int] = {}
         cols: list[int] = []
         rows: list[int] = []
@@ -159,6 +174,7 @@ class Segment:
             np.asarray(tfs, dtype=np.float32),
             lengths,
             tuple(deletes),
+            None if vectors is None else HeldVectors(vectors),
         )
 
     @classmethod
@@ -171,6 +187,7 @@ class Segment:
         tfs: np.ndarray,
         lengths: np.ndarray,
         deletes: tuple[str, ...] = (),
+        vectors: VectorRows | None = None,
     ) -> Segment:
         order = np.lexsort((rows, cols))
         counts = np.bincount(cols, minlength=len(terms))
@@ -185,10 +202,12 @@ class Segment:
             tfs=tfs[order].astype(np.float32),
             lengths=np.asarray(lengths, dtype=np.int32),
             deletes=deletes,
+            vectors=vectors if vectors is not None and len(vectors) == len(records) else None,
         )
 
-    # Persistence: `<stem>.npz` (postings) and `<stem>.jsonl` (records, after a header line
-    # for deltas). Written to their final names: a manifest names them only once whole.
+    # Persistence: `<stem>.npz` (postings), `<stem>.jsonl` (records, after a header line for
+    # deltas), and beside them their columns and, where known, vectors. Written to their final
+    # names: a manifest names them only once whole.
 
     def save(self, npz: Path, jsonl: Path, *, header: bool) -> Segment:
         """Write the segment; what comes back is the same segment reading its chunks' texts
@@ -227,9 +246,10 @@ class Segment:
         columns.offsets = texts.offsets
         columns.save(columns_path(jsonl), offsets[-1])
         records: list[ChunkRecord] = [StoredRecord(columns, texts, i) for i in range(len(self))]
+        vectors = None if self.vectors is None else save_vectors(vectors_path(jsonl), self.vectors)
         return Segment(
             self.name, records, self.terms, self.indptr, self.rows, self.tfs, self.lengths,
-            self.deletes, self._sorted,
+            self.deletes, self._sorted, vectors,
         )  # fmt: skip
 
     @classmethod
@@ -262,8 +282,9 @@ class Segment:
         if len(indptr) != len(terms) + 1 or not int(indptr[-1]) == len(rows) == len(tfs):
             raise ValueError("the postings are cut short")
         return cls(
-            name, records, {t: i for i, t in enumerate(terms)}, indptr, rows, tfs, lengths, deletes
-        )
+            name, records, {t: i for i, t in enumerate(terms)}, indptr, rows, tfs, lengths, deletes,
+            vectors=SavedVectors.open(vectors_path(jsonl), len(records)),
+        )  # fmt: skip
 
     def hash_total(self) -> int:
         """The fingerprint share of all the segment's chunks (saved with its columns)."""
@@ -368,6 +389,10 @@ def merge(segments: Sequence[Segment], alive: Sequence[np.ndarray]) -> Segment:
     def joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
+    vectors = None
+    needed = [(s.vectors, live) for s, live in zip(segments, alive, strict=True) if live.any()]
+    if all(v is not None for v, _ in needed):  # else they come from Chroma
+        vectors = MergedVectors([(v, np.flatnonzero(live)) for v, live in needed if v is not None])
     return Segment._from_coo(
         records,
         list(vocab),
@@ -375,6 +400,7 @@ def merge(segments: Sequence[Segment], alive: Sequence[np.ndarray]) -> Segment:
         joined(rows, np.int64),
         joined(tfs, np.float32),
         joined(lengths, np.int32),
+        vectors=vectors,
     )
 
 

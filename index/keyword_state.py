@@ -37,6 +37,8 @@ class _State:
     _scored: dict[str, _Term] = field(default_factory=dict, init=False, repr=False)
     _scored_bytes: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
     _scored_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Segment s -> its live rows; -1 -> where each segment's live rows end (made when asked).
+    _live: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def make(
@@ -91,6 +93,45 @@ class _State:
             values = segment.column(key)
             out.extend(values if live.all() else itertools.compress(values, live.tolist()))
         return out
+
+    def vectors(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
+        """The saved vectors of these live rows, where their segment holds them (see
+        index.segment_vectors); rows of a segment without them are left out."""
+        wanted = np.asarray(rows, dtype=np.int64)
+        ends = self._ends()
+        segment_of = np.searchsorted(ends, wanted, side="right")
+        out: dict[int, np.ndarray] = {}
+        for s in np.unique(segment_of).tolist():
+            if s >= len(self.segments) or self.segments[s].vectors is None:
+                continue
+            picked = wanted[segment_of == s]
+            local = picked - (int(ends[s - 1]) if s else 0)
+            if not self.alive[s].all():
+                local = self._live_rows(s)[local]
+            vectors = self.segments[s].vectors
+            assert vectors is not None
+            out.update(zip(picked.tolist(), vectors.take(local), strict=True))
+        return out
+
+    def _ends(self) -> np.ndarray:
+        """Where each segment's live rows end (they follow one another in segment order)."""
+        with self._scored_lock:
+            found = self._live.get(-1)
+        if found is None:
+            found = np.cumsum([int(live.sum()) for live in self.alive], dtype=np.int64)
+            with self._scored_lock:
+                self._live[-1] = found
+        return found
+
+    def _live_rows(self, s: int) -> np.ndarray:
+        """Segment `s`'s live rows (its k-th live chunk is at the k-th), made once."""
+        with self._scored_lock:
+            found = self._live.get(s)
+        if found is None:
+            found = np.flatnonzero(self.alive[s])
+            with self._scored_lock:
+                self._live[s] = found
+        return found
 
     def replaced(self, at: int, segment: Segment) -> _State:
         segments = [*self.segments]

@@ -432,6 +432,11 @@ def check(engine: Engine, repair: bool, no_vectors: bool, as_json: bool) -> None
                 f"repaired: deleted {repaired.deleted_chunks} chunks of "
                 f"{len(repaired.deleted_articles)} article(s)"
                 + (", rebuilt the keyword index" if repaired.keyword_rebuilt else "")
+                + (
+                    f", saved {repaired.vectors_saved} chunks' vectors with it"
+                    if repaired.vectors_saved and not repaired.keyword_rebuilt
+                    else ""
+                )
             )
             if repaired.deleted_articles:
                 click.echo("ingest the same files again to put these articles back:")

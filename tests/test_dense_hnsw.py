@@ -11,6 +11,7 @@ import pytest
 from assistant.config import Settings
 from assistant.corpus_view import Cosines, Filters
 from assistant.retrieve import Passage, Retriever
+from index.segment_vectors import SavedVectors
 from index.store import ChunkStore
 
 if TYPE_CHECKING:
@@ -59,25 +60,32 @@ def test_hnsw_and_exact_give_the_same_passages(
         assert a.score == pytest.approx(b.score, abs=1e-5)
 
 
-def test_the_hnsw_view_holds_no_vectors_and_fetches_only_what_a_search_needs(
+def test_the_hnsw_view_holds_no_vectors_and_reads_only_what_a_search_needs(
     small_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = ChunkStore(small_engine.settings)
-    fetched: list[int] = []
-    embeddings = store.embeddings
+    asked: list[int] = []  # of Chroma
+    read: list[int] = []  # from the keyword segments' vectors files
+    embeddings, take = store.embeddings, SavedVectors.take
 
     def counted(chunk_ids: Any) -> dict[str, np.ndarray]:
-        fetched.append(len(chunk_ids))
+        asked.append(len(chunk_ids))
         return embeddings(chunk_ids)
 
+    def counted_take(self: SavedVectors, rows: Any) -> np.ndarray:
+        read.append(len(rows))
+        return take(self, rows)
+
     monkeypatch.setattr(store, "embeddings", counted)
+    monkeypatch.setattr(SavedVectors, "take", counted_take)
     settings = small_engine.settings.with_changes(dense_search="hnsw")
     retriever = Retriever(settings, store=store, embedder=small_engine.embedder)
     view = retriever.view()
     assert view.records and not view.holds_vectors
-    assert view.matrix.size == 0 and not fetched  # no vector read to build the view
+    assert view.matrix.size == 0 and not asked and not read  # no vector read to build the view
     assert retriever.search(QUESTIONS[0], k=4)
-    assert 0 < sum(fetched) < len(view.records)  # the candidates' and excerpts' chunks only
+    assert 0 < sum(read) < len(view.records)  # the candidates' and excerpts' chunks only
+    assert not asked  # the store was written through the pipeline: its segments hold them
 
     settings = settings.with_changes(dense_search="exact")
     held = Retriever(settings, store=store, embedder=small_engine.embedder).view()
