@@ -14,6 +14,7 @@ import numpy as np
 
 from index.keyword_segments import Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
 from index.keyword_text import ChunkRecord, keyword_tokens
+from index.segment_vectors import SavedVectors
 
 # A state's remembered term scores: 12 bytes a posting, so 22M postings (at 1M chunks, the
 # common terms of about 60 dev questions: search p50 196 ms with 64 MB, 149 ms with this).
@@ -112,6 +113,12 @@ class _State:
             assert vectors is not None
             out.update(zip(picked.tolist(), vectors.take(local), strict=True))
         return out
+
+    def prefetch_vectors(self) -> None:
+        """Have the kernel read the segments' vectors files ahead (SavedVectors.prefetch)."""
+        for segment in self.segments:
+            if isinstance(segment.vectors, SavedVectors):
+                segment.vectors.prefetch()
 
     def _ends(self) -> np.ndarray:
         """Where each segment's live rows end (they follow one another in segment order)."""

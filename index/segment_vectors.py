@@ -150,6 +150,12 @@ class SavedVectors:
             return None
         return cls(path, rows, int(shape[1]), start)
 
+    def prefetch(self) -> None:
+        """Ask the kernel to read the file into the page cache (where it can): searches
+        after a start then read memory, not the disk. Returns when the reads are queued."""
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_WILLNEED)
+
     def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """One `pread` per run of consecutive rows (a search asks for scattered rows; a merge
         for long runs)."""

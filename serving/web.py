@@ -118,7 +118,10 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
 
     def load_archive() -> None:
         engine.index.refresh()
-        engine.retriever.view()
+        view = engine.retriever.view()
+        if view.keyword_state is not None:  # the vectors searches read from disk, read ahead
+            prefetch = view.keyword_state.prefetch_vectors
+            threading.Thread(target=prefetch, name="prefetch-vectors", daemon=True).start()
         vectors.join()  # the summary counts Chroma's chunks: 4 s the first time at 1M
         engine.prepare_answers()
         if takes_articles:

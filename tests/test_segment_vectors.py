@@ -5,6 +5,7 @@ values exactly. A real embedded Chroma and the real model where a store is invol
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,3 +181,21 @@ def test_check_warns_of_segments_without_vectors_and_repair_saves_them(
     assert repaired.vectors_saved == len(store.keyword) and not repaired.keyword_rebuilt
     assert not [p for p in repaired.after.problems if p.kind == "keyword index"]
     assert list(folder.rglob(f"*{SUFFIX}"))
+
+
+def test_an_app_has_the_kernel_read_the_vectors_files_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = KeywordIndex(tmp_path / "kw")
+    index.rebuild([_record(n) for n in range(5)], generation="g0")
+    index.add_vectors(_fetch)
+    index.apply([_record(9)], [], "g1", np.stack([_vector("a9-0000")]))
+    advised: list[tuple[str, int]] = []
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((os.readlink(f"/proc/self/fd/{fd}"), advice))
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
+    index.snapshot().prefetch_vectors()
+    assert [Path(p).name.endswith(SUFFIX) for p, _ in advised] == [True, True]
+    assert {a for _, a in advised} == {os.POSIX_FADV_WILLNEED}
