@@ -115,7 +115,7 @@ class _State:
         return out
 
     def prefetch_vectors(self) -> None:
-        """Have the kernel read the segments' vectors files ahead (SavedVectors.prefetch)."""
+        """Read the segments' vectors files into the page cache (SavedVectors.prefetch)."""
         for segment in self.segments:
             if isinstance(segment.vectors, SavedVectors):
                 segment.vectors.prefetch()
