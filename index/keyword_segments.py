@@ -67,6 +67,10 @@ class SegmentTexts:
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)
 
+    @property
+    def fd(self) -> int:
+        return self._fd
+
     def line(self, row: int) -> bytes:
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
         return os.pread(self._fd, end - start, start)
@@ -139,6 +143,19 @@ class Segment:
             return None
         start, end = int(self.indptr[column]), int(self.indptr[column + 1])
         return self.rows[start:end], self.tfs[start:end]
+
+    def files(self) -> list[tuple[int, int | str]]:
+        """(rank, open file descriptor or path) of each file of the saved segment that a
+        search reads: 0 its vectors, 1 its postings, 2 its records (_State.read_ahead)."""
+        out: list[tuple[int, int | str]] = []
+        if isinstance(self.vectors, SavedVectors):
+            out.append((0, self.vectors.fd))
+        if isinstance(self.rows, np.memmap) and self.rows.filename:
+            out.append((1, str(self.rows.filename)))
+        first = self.records[0] if self.records else None
+        if isinstance(first, StoredRecord):
+            out.append((2, first._texts.fd))
+        return out
 
     def sorted_terms(self) -> list[str]:
         """The segment's terms in order (made once, on first use)."""

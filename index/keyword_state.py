@@ -4,6 +4,7 @@ and fingerprint that follow. Searches read a state; a change makes a new one bes
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import numpy as np
 
 from index.keyword_segments import Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
 from index.keyword_text import ChunkRecord, keyword_tokens
-from index.segment_vectors import SavedVectors
+from index.segment_vectors import read_ahead
 
 # A state's remembered term scores: 12 bytes a posting, so 22M postings (at 1M chunks, the
 # common terms of about 60 dev questions: search p50 196 ms with 64 MB, 149 ms with this).
@@ -114,11 +115,28 @@ class _State:
             out.update(zip(picked.tolist(), vectors.take(local), strict=True))
         return out
 
-    def prefetch_vectors(self) -> None:
-        """Read the segments' vectors files into the page cache (SavedVectors.prefetch)."""
-        for segment in self.segments:
-            if isinstance(segment.vectors, SavedVectors):
-                segment.vectors.prefetch()
+    def read_ahead(self, available: int | None = None) -> int:
+        """Read the segments' files into the page cache, what a search reads most scattered
+        first: vectors, then postings, then records; as many as fit in half of `available`
+        bytes (the machine's available memory if None). How many bytes were read.
+
+        A search right after a start otherwise reads them from the disk: at 1M chunks, first
+        searches p50 146 ms with a cold cache against 124 warm. The page cache is the
+        kernel's, shared and given back under pressure; it is not the process's memory."""
+        budget = (available_memory() if available is None else available) // 2
+        files = sorted(
+            (f for segment in self.segments for f in segment.files()), key=lambda f: f[0]
+        )
+        done = 0
+        for _, file in files:
+            try:
+                size = os.stat(file).st_size
+                if done + size <= budget:
+                    read_ahead(file)
+                    done += size
+            except OSError:  # a file gone since (a folder swapped): only the cache is lost
+                continue
+        return done
 
     def _ends(self) -> np.ndarray:
         """Where each segment's live rows end (they follow one another in segment order)."""
@@ -356,3 +374,15 @@ def _kth(scores: np.ndarray, k: int) -> float:
 
 
 _EMPTY = _State.make([], [], 0, "", None)
+
+
+def available_memory() -> int:
+    """Bytes of memory the kernel could give without swapping (MemAvailable), 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

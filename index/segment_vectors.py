@@ -150,15 +150,9 @@ class SavedVectors:
             return None
         return cls(path, rows, int(shape[1]), start)
 
-    def prefetch(self) -> None:
-        """Read the whole file once, 16 MB at a time, into the page cache: a search's rows are
-        scattered, and read from a cold disk they cost 100-120 ms (640 rows at 1M chunks)
-        where Chroma takes 25. 1.4 GB at 1M, 2-3 s here. (`posix_fadvise` WILLNEED was no
-        help: the kernel read 230 MB of the 1.4 GB.)"""
-        buffer = bytearray(16 << 20)
-        offset = 0
-        while got := os.preadv(self._fd, [buffer], offset):
-            offset += got
+    @property
+    def fd(self) -> int:
+        return self._fd
 
     def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """One `pread` per run of consecutive rows (a search asks for scattered rows; a merge
@@ -176,6 +170,22 @@ class SavedVectors:
                 raise OSError(f"{self.path} is cut short")
             out[first:end] = np.frombuffer(data, dtype=np.float32).reshape(count, -1)
         return out
+
+
+def read_ahead(file: int | str) -> None:
+    """Read an open file whole, 16 MB at a time, so that the kernel holds it in the page
+    cache. For the files a search reads scattered rows of: read cold, a search's 640 vectors
+    took 100-120 ms at 1M chunks (Chroma gives them in 25). `posix_fadvise` WILLNEED was no
+    help here: the kernel read 230 MB of the 1.4 GB file."""
+    fd = file if isinstance(file, int) else os.open(file, os.O_RDONLY)
+    try:
+        buffer = bytearray(16 << 20)
+        offset = 0
+        while got := os.preadv(fd, [buffer], offset):
+            offset += got
+    finally:
+        if fd is not file:
+            os.close(fd)
 
 
 def save_vectors(path: Path, vectors: VectorRows) -> SavedVectors:

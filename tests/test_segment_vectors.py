@@ -164,6 +164,7 @@ def test_a_metadata_update_takes_its_vectors_from_chroma(written: Engine) -> Non
 def test_check_warns_of_segments_without_vectors_and_repair_saves_them(
     written: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    written.store.keyword.settle()  # the update's merge, if any, done: the folder stays put
     folder = written.settings.keyword_dir
     for path in folder.rglob(f"*{SUFFIX}"):
         path.unlink()
@@ -183,23 +184,40 @@ def test_check_warns_of_segments_without_vectors_and_repair_saves_them(
     assert list(folder.rglob(f"*{SUFFIX}"))
 
 
-def test_the_vectors_files_can_be_read_into_the_page_cache_ahead(
+def test_the_segments_files_are_read_into_the_page_cache_ahead_within_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index = KeywordIndex(tmp_path / "kw")
     index.rebuild([_record(n) for n in range(5)], generation="g0")
     index.add_vectors(_fetch)
     index.apply([_record(9)], [], "g1", np.stack([_vector("a9-0000")]))
-    read: dict[str, int] = {}
+    read: list[tuple[str, int]] = []
     preadv = os.preadv
 
     def counted(fd: int, buffers: list[bytearray], offset: int) -> int:
         got = preadv(fd, buffers, offset)
-        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
-        read[name] = read.get(name, 0) + got
+        if got:
+            read.append((Path(os.readlink(f"/proc/self/fd/{fd}")).name, got))
         return got
 
+    index.settle()  # no merge under way: the folder stays as the app loads it
     monkeypatch.setattr(os, "preadv", counted)
-    index.snapshot().prefetch_vectors()
-    files = {p.name: p.stat().st_size for p in tmp_path.rglob(f"*{SUFFIX}")}
-    assert len(files) == 2 and read == files  # each file read whole, once
+    app = KeywordIndex(tmp_path / "kw")  # as an app loads it: the postings mapped, not read
+    assert app.load_persisted(index.fingerprint)
+    state = app.snapshot()
+    names = [_name(f) for segment in state.segments for _, f in segment.files()]
+    sizes = {name: os.stat(next(tmp_path.rglob(name))).st_size for name in names}
+    assert len(sizes) == 3 * len(state.segments)  # each one's vectors, postings and records
+    assert state.read_ahead(available=1 << 30) == sum(sizes.values())
+    assert dict(read) == sizes  # each read whole, once: the vectors first, the records last
+    kinds = [Path(name).suffix for name, _ in read]
+    assert kinds == sorted(kinds, key=[".npy", ".npz", ".jsonl"].index)
+
+    read.clear()
+    vectors = sum(n for name, n in sizes.items() if name.endswith(SUFFIX))
+    assert state.read_ahead(available=2 * vectors) == vectors  # half the memory: vectors only
+    assert {name for name, _ in read} == {n for n in sizes if n.endswith(SUFFIX)}
+
+
+def _name(file: int | str) -> str:
+    return Path(os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else file).name
