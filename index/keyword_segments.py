@@ -35,6 +35,8 @@ from index.segment_vectors import (
     vectors_path,
 )
 
+# A segment's files, in the order a search reads them most scattered (Segment.files).
+VECTORS, POSTINGS, RECORDS = 0, 1, 2
 K1, B = 1.5, 0.75  # BM25 (Lucene idf, Robertson tf), as bm25s computed them before
 _FP_MODULUS = 1 << 160
 _DECODER = json.JSONDecoder()
@@ -145,16 +147,16 @@ class Segment:
         return self.rows[start:end], self.tfs[start:end]
 
     def files(self) -> list[tuple[int, int | str]]:
-        """(rank, open file descriptor or path) of each file of the saved segment that a
-        search reads: 0 its vectors, 1 its postings, 2 its records (_State.read_ahead)."""
+        """(kind, open file descriptor or path) of each file of the saved segment that a
+        search reads: VECTORS, POSTINGS or RECORDS (see _State.read_ahead)."""
         out: list[tuple[int, int | str]] = []
         if isinstance(self.vectors, SavedVectors):
-            out.append((0, self.vectors.fd))
+            out.append((VECTORS, self.vectors.fd))
         if isinstance(self.rows, np.memmap) and self.rows.filename:
-            out.append((1, str(self.rows.filename)))
+            out.append((POSTINGS, str(self.rows.filename)))
         first = self.records[0] if self.records else None
         if isinstance(first, StoredRecord):
-            out.append((2, first._texts.fd))
+            out.append((RECORDS, first._texts.fd))
         return out
 
     def sorted_terms(self) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index.keyword_segments import Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
+from index.keyword_segments import VECTORS, Segment, bm25_idf, bm25_tf, chunk_hash, fingerprint_hex
 from index.keyword_text import ChunkRecord, keyword_tokens
 from index.segment_vectors import read_ahead
 
@@ -115,17 +115,20 @@ class _State:
             out.update(zip(picked.tolist(), vectors.take(local), strict=True))
         return out
 
-    def read_ahead(self, available: int | None = None) -> int:
-        """Read the segments' files into the page cache, what a search reads most scattered
-        first: vectors, then postings, then records; as many as fit in half of `available`
-        bytes (the machine's available memory if None). How many bytes were read.
+    def read_ahead(self, available: int | None = None, *, upto: int = VECTORS) -> int:
+        """Read the segments' files into the page cache, the vectors and, with `upto`, their
+        postings (POSTINGS) and records (RECORDS) after them; as many as fit in half of
+        `available` bytes (the machine's available memory if None). How many bytes were read.
 
-        A search right after a start otherwise reads them from the disk: at 1M chunks, first
-        searches p50 146 ms with a cold cache against 124 warm. The page cache is the
-        kernel's, shared and given back under pressure; it is not the process's memory."""
+        The vectors stand in for those Chroma holds in memory: read cold, a search's 640 took
+        100-120 ms at 1M chunks. Postings and records were read from the disk by a search
+        before they were here too; reading them all ahead (3.7 GB at 1M) took the start to
+        first answer from a cold cache to 23 s. The page cache is the kernel's, shared and
+        given back under pressure, not the process's memory."""
         budget = (available_memory() if available is None else available) // 2
         files = sorted(
-            (f for segment in self.segments for f in segment.files()), key=lambda f: f[0]
+            (f for segment in self.segments for f in segment.files() if f[0] <= upto),
+            key=lambda f: f[0],
         )
         done = 0
         for _, file in files:

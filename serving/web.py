@@ -118,8 +118,8 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
 
     def load_archive() -> None:
         engine.index.refresh()
-        # What searches read of the keyword index's files, read once into the page cache while
-        # the rest loads (at 1M chunks, 3.4 GB in about 5 s), on a thread nothing waits for.
+        # The chunk vectors searches read from the keyword index's files, read into the page
+        # cache while the rest loads (1.4 GB at 1M chunks, 2-3 s), on a thread nothing waits for.
         read = engine.store.keyword.snapshot().read_ahead
         threading.Thread(target=read, name="read-ahead", daemon=True).start()
         engine.retriever.view()

@@ -15,7 +15,7 @@ import pytest
 from assistant.retrieve import Retriever
 from index.check import check_store, repair_store
 from index.keyword import KeywordIndex
-from index.keyword_segments import merge
+from index.keyword_segments import RECORDS, merge
 from index.segment_vectors import SUFFIX, SavedVectors
 from index.store import ChunkStore
 
@@ -208,14 +208,17 @@ def test_the_segments_files_are_read_into_the_page_cache_ahead_within_memory(
     names = [_name(f) for segment in state.segments for _, f in segment.files()]
     sizes = {name: os.stat(next(tmp_path.rglob(name))).st_size for name in names}
     assert len(sizes) == 3 * len(state.segments)  # each one's vectors, postings and records
-    assert state.read_ahead(available=1 << 30) == sum(sizes.values())
+    assert state.read_ahead(available=1 << 30, upto=RECORDS) == sum(sizes.values())
     assert dict(read) == sizes  # each read whole, once: the vectors first, the records last
     kinds = [Path(name).suffix for name, _ in read]
     assert kinds == sorted(kinds, key=[".npy", ".npz", ".jsonl"].index)
 
     read.clear()
     vectors = sum(n for name, n in sizes.items() if name.endswith(SUFFIX))
-    assert state.read_ahead(available=2 * vectors) == vectors  # half the memory: vectors only
+    assert state.read_ahead(available=2 * vectors, upto=RECORDS) == vectors  # half the memory
+    assert {name for name, _ in read} == {n for n in sizes if n.endswith(SUFFIX)}
+    read.clear()
+    assert state.read_ahead(available=1 << 30) == vectors  # by default, the vectors alone
     assert {name for name, _ in read} == {n for n in sizes if n.endswith(SUFFIX)}
 
 
