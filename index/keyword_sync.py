@@ -162,7 +162,9 @@ def _vectors_of(store: ChunkStore, records: list[ChunkRecord]) -> np.ndarray | N
     keeps them as it normalised them (within 1e-8 of what was written), so that a search
     scores with exactly the vectors its HNSW index holds; 1 ms for an article's chunks. None
     if Chroma has none for some chunk."""
+    if not records:
+        return None
     found = store.embeddings([r.id for r in records])
-    if not records or any(r.id not in found for r in records):
+    if any(r.id not in found for r in records):
         return None
     return np.stack([found[r.id] for r in records]).astype(np.float32, copy=False)
