@@ -118,10 +118,6 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
 
     def load_archive() -> None:
         engine.index.refresh()
-        # The chunk vectors searches read from the keyword index's files, read into the page
-        # cache while the rest loads (1.4 GB at 1M chunks, 2-3 s), on a thread nothing waits for.
-        read = engine.store.keyword.snapshot().read_ahead
-        threading.Thread(target=read, name="read-ahead", daemon=True).start()
         engine.retriever.view()
         vectors.join()  # the summary counts Chroma's chunks: 4 s the first time at 1M
         engine.prepare_answers()
@@ -139,6 +135,11 @@ def prepare(engine: Engine, *, progress: bool = True) -> None:
         thread.join()
     if failed:
         raise failed[0]
+    # The chunk vectors searches read from the keyword index's files, read into the page cache
+    # once the app is ready (1.4 GB at 1M chunks, 2-3 s), on a thread nothing waits for: read
+    # while the indexes loaded, they cost the start 1-3 s.
+    read = engine.store.keyword.snapshot().read_ahead
+    threading.Thread(target=read, name="read-ahead", daemon=True).start()
     engine.search("warm up", k=1)
     if takes_articles:  # after the first answer: the first article need not wait for it
         threading.Thread(target=_load_chunk_model, args=(engine,), name="load-model").start()
