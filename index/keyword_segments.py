@@ -31,6 +31,7 @@ from index.segment_vectors import (
     MergedVectors,
     SavedVectors,
     VectorRows,
+    read_npy_header,
     save_vectors,
     vectors_path,
 )
@@ -337,12 +338,7 @@ def mapped_arrays(npz: Path) -> dict[str, np.ndarray]:
             name_length, extra_length = struct.unpack("<HH", local[26:30])
             start = info.header_offset + 30 + name_length + extra_length
             raw.seek(start)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if np.lib.format.read_magic(raw) == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(raw)
+            shape, fortran, dtype = read_npy_header(raw)
             if dtype.hasobject or not shape or 0 in shape:
                 raw.seek(start)
                 out[name] = np.lib.format.read_array(raw)

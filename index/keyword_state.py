@@ -39,7 +39,7 @@ class _State:
     _scored: dict[str, _Term] = field(default_factory=dict, init=False, repr=False)
     _scored_bytes: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
     _scored_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    # Segment s -> its live rows; -1 -> where each segment's live rows end (made when asked).
+    # Segment s -> its live rows (made when first asked, for a segment not all live).
     _live: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -100,7 +100,7 @@ class _State:
         """The saved vectors of these live rows, where their segment holds them (see
         index.segment_vectors); rows of a segment without them are left out."""
         wanted = np.asarray(rows, dtype=np.int64)
-        ends = self._ends()
+        ends = np.cumsum([np.count_nonzero(live) for live in self.alive])  # rows follow on
         segment_of = np.searchsorted(ends, wanted, side="right")
         out: dict[int, np.ndarray] = {}
         for s in np.unique(segment_of).tolist():
@@ -140,16 +140,6 @@ class _State:
             except OSError:  # a file gone since (a folder swapped): only the cache is lost
                 continue
         return done
-
-    def _ends(self) -> np.ndarray:
-        """Where each segment's live rows end (they follow one another in segment order)."""
-        with self._scored_lock:
-            found = self._live.get(-1)
-        if found is None:
-            found = np.cumsum([int(live.sum()) for live in self.alive], dtype=np.int64)
-            with self._scored_lock:
-                self._live[-1] = found
-        return found
 
     def _live_rows(self, s: int) -> np.ndarray:
         """Segment `s`'s live rows (its k-th live chunk is at the k-th), made once."""

@@ -1,13 +1,13 @@
 """The chunk vectors of a keyword segment, saved beside its records file.
 
 A search over Chroma's HNSW index scores the keyword candidates by cosine, so it needs their
-vectors: about 600 a question. Asked of Chroma by id, they come back as Python lists of floats,
-20-25 ms a search at 1M chunks. Read from this file they take a millisecond or two.
+vectors: about 650 a question. Asked of Chroma by id, they come back as Python lists of floats,
+about 33 ms a search at 1M chunks. Read from this file (cached) they take 3-4 ms.
 
 The file is an .npy of float32 rows in the segment's record order, read a row at a time with
 `pread`: the vectors stay in the page cache, shared by every process and outside each one's
 memory. It is optional: a segment saved without it (made by a rebuild, or by an older
-version) has its vectors fetched from Chroma until `index.keyword_sync.fill_vectors` writes
+version) has its vectors fetched from Chroma until `index.keyword_vectors.add_vectors` writes
 it. Segments never change, so neither does the file once written."""
 
 from __future__ import annotations
@@ -16,12 +16,20 @@ import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
 SUFFIX = ".vectors.npy"
 _BLOCK = 4096  # rows written at a time: a merge of a million chunks never holds them all
+
+
+def read_npy_header(raw: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """(shape, fortran order, dtype) of the .npy array starting at `raw`'s position, which
+    it leaves where the array's data begins."""
+    if np.lib.format.read_magic(raw) == (1, 0):
+        return np.lib.format.read_array_header_1_0(raw)
+    return np.lib.format.read_array_header_2_0(raw)
 
 
 def vectors_path(records_file: Path) -> Path:
@@ -32,6 +40,8 @@ def vectors_path(records_file: Path) -> Path:
 class VectorRows(Protocol):
     """A segment's vectors, in its record order."""
 
+    dimensions: int
+
     def __len__(self) -> int: ...
 
     def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -40,10 +50,11 @@ class VectorRows(Protocol):
 
 
 class HeldVectors:
-    """Vectors in memory: those a writer has just embedded, before the segment is saved."""
+    """Vectors in memory: those of a writer's delta (read back from Chroma), until it is saved."""
 
     def __init__(self, matrix: np.ndarray) -> None:
         self.matrix = np.asarray(matrix, dtype=np.float32)
+        self.dimensions = int(self.matrix.shape[1]) if self.matrix.ndim == 2 else 0
 
     def __len__(self) -> int:
         return len(self.matrix)
@@ -59,13 +70,14 @@ class MergedVectors:
     def __init__(self, parts: Sequence[tuple[VectorRows, np.ndarray]]) -> None:
         self.parts = [(source, np.asarray(live, dtype=np.int64)) for source, live in parts]
         self.ends = np.cumsum([live.size for _, live in self.parts], dtype=np.int64)
+        self.dimensions = self.parts[0][0].dimensions if self.parts else 0
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if self.ends.size else 0
 
     def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros((rows.size, self._dimensions()), dtype=np.float32)
+        out = np.zeros((rows.size, self.dimensions), dtype=np.float32)
         part_of = np.searchsorted(self.ends, rows, side="right")
         for p in np.unique(part_of).tolist():
             source, live = self.parts[p]
@@ -73,12 +85,6 @@ class MergedVectors:
             start = int(self.ends[p - 1]) if p else 0
             out[at] = source.take(live[rows[at] - start])
         return out
-
-    def _dimensions(self) -> int:
-        for source, live in self.parts:
-            if live.size:
-                return int(source.take(live[:1]).shape[1])
-        return 0
 
 
 class FetchedVectors:
@@ -133,13 +139,7 @@ class SavedVectors:
         file cut short, or one of another segment: their vectors come from Chroma)."""
         try:
             with path.open("rb") as raw:
-                version = np.lib.format.read_magic(raw)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, fortran, dtype = read_header(raw)
+                shape, fortran, dtype = read_npy_header(raw)
                 start = raw.tell()
             size = path.stat().st_size
         except (OSError, ValueError):
@@ -175,7 +175,7 @@ class SavedVectors:
 def read_ahead(file: int | str) -> None:
     """Read an open file whole, 16 MB at a time, so that the kernel holds it in the page
     cache. For the files a search reads scattered rows of: read cold, a search's 640 vectors
-    took 100-120 ms at 1M chunks (Chroma gives them in 25). `posix_fadvise` WILLNEED was no
+    took 100-120 ms at 1M chunks (Chroma gives them in about 33). `posix_fadvise` WILLNEED was no
     help here: the kernel read 230 MB of the 1.4 GB file."""
     fd = file if isinstance(file, int) else os.open(file, os.O_RDONLY)
     try:

@@ -434,7 +434,7 @@ def check(engine: Engine, repair: bool, no_vectors: bool, as_json: bool) -> None
                 + (", rebuilt the keyword index" if repaired.keyword_rebuilt else "")
                 + (
                     f", saved {repaired.vectors_saved} chunks' vectors with it"
-                    if repaired.vectors_saved and not repaired.keyword_rebuilt
+                    if repaired.vectors_saved
                     else ""
                 )
             )
