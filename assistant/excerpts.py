@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_left
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
 import numpy as np
@@ -39,9 +39,47 @@ class Sentence:
     start: int  # offsets in the article
     end: int
     tokens: int  # wordpieces, for the passage budget
-    terms: Counter[str]
-    length: int  # keyword terms
     chunks: tuple[int, ...]  # rows (in the corpus view) of the chunks holding it
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Terms:
+    """The keyword terms of an article's sentences, in arrays for the whole article. A
+    MultiHop-RAG article has about 110 sentences: a Counter for each took as long to build as
+    the rest of the article, and scoring them one by one was the slowest step of excerpts."""
+
+    vocabulary: dict[str, int]  # a term -> its number in this article
+    ids: np.ndarray  # each term found, in order: its number
+    sentence: np.ndarray  # each term found: its sentence
+    lengths: np.ndarray  # terms a sentence
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Terms:
+        vocabulary: dict[str, int] = {}
+        number = vocabulary.setdefault
+        ids: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            found = keyword_tokens(text)
+            ids.extend([number(t, len(vocabulary)) for t in found])
+            lengths[i] = len(found)
+        sentence = np.repeat(np.arange(len(texts)), lengths)
+        return cls(vocabulary, np.array(ids, dtype=np.int32), sentence, lengths)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Terms)
+            and self.vocabulary == other.vocabulary
+            and np.array_equal(self.ids, other.ids)
+            and np.array_equal(self.lengths, other.lengths)
+        )
+
+    def counts(self, term: str) -> np.ndarray:
+        """How often each sentence holds `term`."""
+        number = self.vocabulary.get(term)
+        if number is None:
+            return np.zeros(self.lengths.size, dtype=np.int64)
+        return np.bincount(self.sentence[self.ids == number], minlength=self.lengths.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +89,7 @@ class ArticleText:
     text: str
     sentences: tuple[Sentence, ...]
     turns: tuple[Turn, ...] = ()  # speaker turns, when the article is a transcript
+    terms: Terms = field(default_factory=lambda: Terms.of(()))
 
     @classmethod
     def from_chunks(
@@ -102,11 +141,11 @@ class ArticleText:
         uncounted = [i for i, n in enumerate(counts) if n < 0]
         for i, n in zip(uncounted, count_tokens([texts[i] for i in uncounted]), strict=True):
             counts[i] = n
-        sentences = []
-        for (a, b, holders, *_), text, tokens in zip(spans, texts, counts, strict=True):
-            terms = keyword_tokens(text)
-            sentences.append(Sentence(a, b, tokens, Counter(terms), len(terms), tuple(holders)))
-        return cls(body, tuple(sentences), transcript_turns(body, title))
+        sentences = tuple(
+            Sentence(a, b, tokens, tuple(holders))
+            for (a, b, holders, *_), tokens in zip(spans, counts, strict=True)
+        )
+        return cls(body, sentences, transcript_turns(body, title), Terms.of(texts))
 
     def scores(
         self,
@@ -123,19 +162,18 @@ class ArticleText:
         neighbours' scores."""
         if not self.sentences:
             return np.zeros(0)
-        mean_length = max(1.0, sum(s.length for s in self.sentences) / len(self.sentences))
+        lengths = self.terms.lengths
+        norm = _K1 * (1 - _B + _B * lengths / max(1.0, int(lengths.sum()) / lengths.size))
         keyword = np.zeros(len(self.sentences))
-        for i, s in enumerate(self.sentences):
-            norm = _K1 * (1 - _B + _B * s.length / mean_length)
-            keyword[i] = sum(
-                idf.get(t, 0.0) * tf * (_K1 + 1) / (tf + norm)
-                for t in query_terms
-                if (tf := s.terms.get(t, 0))
-            )
+        for t in query_terms:  # in the question's order, as a sum per sentence would add them
+            tf = self.terms.counts(t)
+            held = tf > 0
+            keyword[held] += idf.get(t, 0.0) * tf[held] * (_K1 + 1) / (tf[held] + norm[held])
         if keyword.max() > 0:
             keyword /= keyword.max()
+        dense_of = {c: float(chunk_dense[c]) for s in self.sentences for c in s.chunks}
         dense = np.array(
-            [max((float(chunk_dense[c]) for c in s.chunks), default=0.0) for s in self.sentences]
+            [max((dense_of[c] for c in s.chunks), default=0.0) for s in self.sentences]
         )
         score = keyword + dense_weight * dense
         if neighbour_weight:

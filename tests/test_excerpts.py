@@ -70,6 +70,24 @@ def test_the_sentence_that_answers_scores_first_and_its_chunk_counts() -> None:
     assert smoothed[0] == 0.0
 
 
+def test_sentence_keyword_scores_are_bm25_within_the_article() -> None:
+    """The article's terms are counted once for all its sentences; each sentence still scores
+    exactly BM25 over its own terms, a repeated query term counting again."""
+    article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
+    query = keyword_tokens("authority port port fees Monday unknownword")
+    idf = {"author": 1.3, "port": 0.7, "fee": 2.1, "monday": 0.4}
+    got = article.scores(query, idf, np.zeros(3), dense_weight=0.0, neighbour_weight=0.0)
+    sentence_terms = [keyword_tokens(s) for s in SENTENCES]
+    mean = sum(map(len, sentence_terms)) / len(sentence_terms)
+    expected = []
+    for terms in sentence_terms:
+        norm = 1.5 * (1 - 0.75 + 0.75 * len(terms) / mean)
+        parts = [(idf.get(t, 0.0), terms.count(t)) for t in query]
+        expected.append(sum(weight * tf * 2.5 / (tf + norm) for weight, tf in parts))
+    assert max(expected) > 0 and sum(e > 0 for e in expected) >= 3
+    assert got.tolist() == pytest.approx([e / max(expected) for e in expected], rel=1e-12)
+
+
 def test_passages_take_the_best_sentences_within_the_budget_then_the_next_best() -> None:
     article = ArticleText.from_chunks([0, 1, 2], CHUNKS, words)
     scores = np.array([0.1, 0.9, 0.8, 0.0, 0.2, 0.7])
