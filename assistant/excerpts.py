@@ -24,6 +24,7 @@ import numpy as np
 from assistant.speakers import Turn, opens_with_label, transcript_turns
 from index.chunking import QUOTE_CHARS, quote_depth_after, read_sentence_map, split_sentences
 from index.keyword import ChunkRecord, keyword_tokens
+from index.keyword_segments import record_texts
 
 RUN_SEPARATOR = "\n\n"
 _K1, _B = 1.5, 0.75  # BM25's usual constants, as in the keyword index
@@ -99,7 +100,8 @@ class ArticleText:
         count_tokens: Callable[[Sequence[str]], list[int]],
     ) -> ArticleText:
         metas = {i: records[i].metadata for i in rows}
-        placed = sorted((int(metas[i].get("start", 0)), i, records[i].text) for i in rows)
+        texts_of = zip(rows, record_texts(records, rows), strict=True)
+        placed = sorted((int(metas[i].get("start", 0)), i, text) for i, text in texts_of)
         title = str(metas[placed[0][1]].get("title", "")) if placed else ""
         body = ""  # each chunk written over the ones before it; gaps are spaces
         # start -> (end, chunk rows, wordpieces: -1 where the chunk kept no sentence map)

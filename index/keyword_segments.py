@@ -79,12 +79,53 @@ class SegmentTexts:
         return os.pread(self._fd, end - start, start)
 
     def text(self, row: int) -> str:
-        line = self.line(row).decode()
-        if line.startswith('["'):  # [id, text, metadata] as `save` writes it: the text alone
-            _, end = _DECODER.raw_decode(line, 1)
-            if line.startswith(', "', end):
-                return str(_DECODER.raw_decode(line, end + 2)[0])
-        return str(json.loads(line)[1])
+        return _text_of(self.line(row))
+
+    def texts(self, rows: Sequence[int]) -> dict[int, str]:
+        """The texts of these rows, each run of consecutive rows read with one call: an
+        article's chunks are one run, and a search reads a few articles from a cold disk."""
+        out: dict[int, str] = {}
+        ordered = sorted(set(rows))
+        first = 0
+        for i in range(1, len(ordered) + 1):
+            if i < len(ordered) and ordered[i] == ordered[i - 1] + 1:
+                continue
+            run = ordered[first:i]
+            start = int(self.offsets[run[0]])
+            block = os.pread(self._fd, int(self.offsets[run[-1] + 1]) - start, start)
+            for row in run:
+                line = block[int(self.offsets[row]) - start : int(self.offsets[row + 1]) - start]
+                out[row] = _text_of(line)
+            first = i
+        return out
+
+
+def _text_of(line: bytes) -> str:
+    """The chunk text of a records line."""
+    text = line.decode()
+    if text.startswith('["'):  # [id, text, metadata] as `save` writes it: the text alone
+        _, end = _DECODER.raw_decode(text, 1)
+        if text.startswith(', "', end):
+            return str(_DECODER.raw_decode(text, end + 2)[0])
+    return str(json.loads(text)[1])
+
+
+def record_texts(records: Sequence[ChunkRecord], rows: Sequence[int]) -> list[str]:
+    """`records[i].text` for each of `rows`; stored records are read a run of lines at a time
+    (SegmentTexts.texts)."""
+    wanted: dict[SegmentTexts, list[int]] = {}
+    for i in rows:
+        record = records[i]
+        if isinstance(record, StoredRecord):
+            wanted.setdefault(record._texts, []).append(record._row)
+    read = {texts: texts.texts(local) for texts, local in wanted.items()}
+    out = []
+    for i in rows:
+        record = records[i]
+        out.append(
+            read[record._texts][record._row] if isinstance(record, StoredRecord) else record.text
+        )
+    return out
 
 
 class StoredRecord(ChunkRecord):

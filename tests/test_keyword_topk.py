@@ -122,3 +122,17 @@ def test_remembered_term_scores_stay_within_their_bytes_and_keep_the_recent(
     assert "russia" not in fresh._scored  # the least recently used: forgotten first
     kept = fresh.term_scores("said")
     assert kept is fresh.term_scores("said")  # remembered, not made again
+
+
+def test_the_kth_best_score_is_exact_when_only_those_over_a_sample_floor_are_ranked() -> None:
+    rng = np.random.default_rng(7)
+    for size in (0, 5, 60, 1_919, 1_920, 5_000, 200_000):
+        for scores in (
+            rng.random(size),
+            np.round(rng.random(size), 2),  # many ties at every score
+            np.sort(rng.random(size)),  # the best at the end, out of most of the sample
+            np.repeat(0.5, size),
+        ):
+            for k in (1, 10, 60):
+                want = float(np.sort(scores)[-k]) if scores.size >= k else 0.0
+                assert keyword_state._kth(scores, k) == want, (size, k)

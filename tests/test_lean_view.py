@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,13 +129,18 @@ def test_a_search_reads_the_texts_of_its_rows_alone_and_finds_the_same(
     want = {q: _keys(held.search(q, k=6)) for q in QUESTIONS}
 
     read: list[int] = []
-    original = keyword_segments.SegmentTexts.text
+    one, several = keyword_segments.SegmentTexts.text, keyword_segments.SegmentTexts.texts
 
     def counted(self: keyword_segments.SegmentTexts, row: int) -> str:
         read.append(row)
-        return original(self, row)
+        return one(self, row)
+
+    def counted_runs(self: keyword_segments.SegmentTexts, rows: Sequence[int]) -> dict[int, str]:
+        read.extend(rows)
+        return several(self, rows)
 
     monkeypatch.setattr(keyword_segments.SegmentTexts, "text", counted)
+    monkeypatch.setattr(keyword_segments.SegmentTexts, "texts", counted_runs)
     CorpusView.build(view.fingerprint, view.records, small_engine.store, dense="hnsw")
     assert retriever.view() is view and not read  # the view is made of metadata alone
     for question in QUESTIONS:
@@ -157,3 +163,32 @@ def test_a_text_is_read_back_whatever_the_line_looks_like(tmp_path: Path) -> Non
     sizes = [len(f"{w}\n".encode()) for w in written]
     texts = keyword_segments.SegmentTexts(path, np.cumsum([0, *sizes]))
     assert [texts.text(0), texts.text(1)] == [lines[0][1], lines[1][1]]
+
+
+def test_texts_are_read_a_run_of_lines_at_a_time_and_match_one_by_one(tmp_path: Path) -> None:
+    records = [_record(n) for n in range(40)]
+    index = KeywordIndex(tmp_path / "kw")
+    index.rebuild(records[:30], generation="g0")
+    index.apply(records[30:], [], "g1")  # a delta: a second records file
+    stored = index.records
+    assert len({id(r._texts) for r in stored if isinstance(r, StoredRecord)}) == 2
+    held = [ChunkRecord(r.id, r.text, r.metadata) for r in stored]
+    mixed = [*stored[:35], *held[35:]]  # stored and plain records side by side
+    calls: list[int] = []
+    pread = keyword_segments.os.pread
+
+    def counted(fd: int, size: int, offset: int) -> bytes:
+        calls.append(size)
+        return pread(fd, size, offset)
+
+    for rows in ([5, 6, 7, 8], [12, 3, 4, 31, 30, 39, 36, 3], [29, 30], [0], []):
+        calls.clear()
+        keyword_segments.os.pread = counted  # type: ignore[assignment]
+        try:
+            got = keyword_segments.record_texts(mixed, rows)
+        finally:
+            keyword_segments.os.pread = pread
+        assert got == [r.text for r in (held[i] for i in rows)]
+        runs = {tuple(rows): n for rows, n in [((5, 6, 7, 8), 1), ((29, 30), 2), ((0,), 1)]}
+        if tuple(rows) in runs:
+            assert len(calls) == runs[tuple(rows)]  # one read a run, per records file
