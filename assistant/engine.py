@@ -74,6 +74,7 @@ class Engine:
 
     @cached_property
     def retriever(self) -> Retriever:
+        self.store.check_vectors()  # questions embedded as the chunks were, or an error
         return Retriever(self.settings, store=self.store, embedder=self.embedder)
 
     @cached_property

@@ -48,7 +48,9 @@ class IndexSettings(BaseSettings):
     ingest_threads: int = Field(0, ge=0, description="Threads for bulk embedding; 0: all cores.")
     # Measured in bench/embedding.py (docs/benchmarks.md, "Embedding backends").
     embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="torch, onnx (same vectors) or onnx-int8; auto: torch."
+        "torch",
+        description="torch, onnx (same vectors) or onnx-int8 (fastest bulk on a CPU; its own "
+        "vectors, chosen when a collection is made); auto: torch.",
     )
     embedding_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the embedder runs; auto: cuda when torch sees a GPU."

@@ -18,6 +18,7 @@ import numpy as np
 
 from index.config import IndexSettings
 from index.errors import ConfigError
+from index.onnx_export import ONNX_INPUTS, onnx_model_file, onnx_session
 from index.wordpieces import WordpieceCounter
 
 if TYPE_CHECKING:
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
 # measured in bench/embedding.py) share a precision, and so may share a collection and a cache.
 # torch in bf16 (embedding_dtype) is one of them: its vectors stay torch fp32's.
 PRECISION = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# int8 vectors are those of the fused export's weights quantised (index/onnx_export.py): the
+# unfused export's, before December 3, are 6e-3 cosine away from them, so another model's.
+INT8_MODEL_SUFFIX = "-int8-fused"
 log = logging.getLogger(__name__)
 
 
@@ -180,8 +183,7 @@ class Embedder:
     def model_id(self) -> str:
         """Names the model's weights and precision, so cached vectors are never mixed across
         models or with vectors that are only approximately the same (int8)."""
-        suffix = "" if self.precision == "fp32" else f"-{self.precision}"
-        return self.base_model_id + suffix
+        return vectors_model_id(self.base_model_id, self.precision)
 
     @cached_property
     def dimensions(self) -> int:
@@ -353,8 +355,10 @@ def gpu_driver_present() -> bool:
 
 
 def resolve_backend(setting: str, device: str) -> str:
-    """auto: torch, on a GPU or a CPU: on 2 CPU cores onnx (fp32) made the same vectors no
-    faster, and int8 1.6x faster but 0.05 cosine away (bench/embedding.py)."""
+    """auto: torch, on a GPU or a CPU. On 2 CPU cores the fused onnx-int8 graph embeds chunks
+    fastest (2.7x torch fp32, 1.3x torch bf16; bench/embedding.py --bulk-only), but its vectors
+    are another model's (0.05 cosine away): the shipped vectors and every fp32 collection would
+    not serve it, so it is chosen by name for a new collection, never by auto."""
     del device  # onnxruntime here is CPU-only; a measured win would go here
     return "torch" if setting == "auto" else setting
 
@@ -418,9 +422,15 @@ def native_bf16(device: str) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # Arm: checks its BF16 flag
 
 
+def vectors_model_id(base_model_id: str, precision: str) -> str:
+    """Names what makes a precision's vectors: the weights' id, and for int8 the quantised
+    graph's too."""
+    return base_model_id if precision == "fp32" else base_model_id + INT8_MODEL_SUFFIX
+
+
 def vector_identity(model_id: str, backend: str) -> dict[str, str]:
     return {
-        "embedding_model": model_id,
+        "embedding_model": vectors_model_id(model_id, PRECISION[backend]),
         "embedding_backend": backend,
         "embedding_precision": PRECISION[backend],
     }
@@ -462,91 +472,19 @@ def vectors_update(
     same_model = held.get("embedding_model", writer["embedding_model"]) == writer["embedding_model"]
     if same_model and held["embedding_precision"] == writer["embedding_precision"]:
         return None if "embedding_model" in held else {**writer, **held}
+    fix = f"set embedding_backend={held['embedding_backend']}, or write"
+    if held["embedding_backend"] == writer["embedding_backend"]:  # the model or its export moved
+        fix = "re-embed the articles"
     raise VectorMismatchError(
         f"collection {collection!r} holds vectors made by {describe(held)}; these settings "
-        f"make them with {describe(writer)}. Vectors are never mixed in one collection: set "
-        f"embedding_backend={held['embedding_backend']}, or write into another (empty) collection"
+        f"make them with {describe(writer)}. Vectors are never mixed in one collection: {fix} "
+        "into another (empty) collection"
     )
 
 
 def describe(identity: dict[str, Any]) -> str:
     model = identity.get("embedding_model", "an unrecorded model")
     return f"{identity['embedding_backend']} ({identity['embedding_precision']}, {model})"
-
-
-def onnx_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "news-assistant" / "onnx"
-
-
-def onnx_model_file(model_path: str, model_id: str, precision: str) -> Path:
-    """The model exported to ONNX (mean pooling and normalising included), and quantised to
-    int8 weights for precision int8: made once from the local weights, never downloaded."""
-    folder = onnx_cache_dir() / model_id
-    fp32 = folder / "model.onnx"
-    if not fp32.exists():
-        _export_onnx(model_path, fp32)
-    if precision == "fp32":
-        return fp32
-    int8 = folder / "model-int8.onnx"
-    if not int8.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        partial = int8.with_suffix(f".{os.getpid()}.part")
-        quantize_dynamic(fp32, partial, weight_type=QuantType.QInt8)
-        os.replace(partial, int8)
-    return int8
-
-
-def _export_onnx(model_path: str, target: Path) -> None:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            hidden = self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
-
-    model = AutoModel.from_pretrained(model_path, local_files_only=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
-    sample = tokenizer(["an example", "a longer example text"], padding=True, return_tensors="pt")
-    axes = {name: {0: "batch", 1: "tokens"} for name in ONNX_INPUTS}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.part")
-    with torch.no_grad():
-        torch.onnx.export(
-            Pooled(model),
-            tuple(sample[name] for name in ONNX_INPUTS),
-            str(partial),
-            input_names=list(ONNX_INPUTS),
-            output_names=["embedding"],
-            dynamic_axes={**axes, "embedding": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    os.replace(partial, target)
-
-
-def onnx_session(path: Path, threads: int, device: str) -> InferenceSession:
-    import onnxruntime
-
-    if device == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        raise ConfigError("embedding_device=cuda with onnx needs onnxruntime-gpu; or use torch")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    if threads == 1:  # queries: no threads spinning while idle beside the app's other work
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-    return onnxruntime.InferenceSession(str(path), options, providers=[provider])
 
 
 def text_key(model_id: str, text: str) -> str:

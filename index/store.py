@@ -30,7 +30,7 @@ from index.chroma_client import (
     read_timeout,
 )
 from index.config import IndexSettings
-from index.embedding import claim_collection, recorded_identity
+from index.embedding import claim_collection, identity_of, recorded_identity, vectors_update
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
@@ -256,6 +256,17 @@ class ChunkStore:
             client, settings = self._client, self.settings
             self._call(lambda: claim_collection(client, self.collection, settings), write=True)
             self._vectors_claimed = True
+
+    def check_vectors(self) -> None:
+        """Refuse to search a collection whose vectors these settings do not make (questions
+        would be embedded into another space): VectorMismatchError, naming both."""
+        name, writer = self.settings.collection, identity_of(self.settings)
+
+        def check() -> None:
+            count = self.collection.count()  # (made here if the store is new)
+            vectors_update(name, self._client.get_collection(name).metadata, count, writer)
+
+        self._call(check)
 
     def generation(self) -> str | None:
         """The collection's current generation: a cheap question, unlike a fingerprint."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +53,32 @@ def test_onnx_vectors_agree_with_torch(tmp_path: Path) -> None:
     assert np.sum(onnx_vectors * torch_vectors, axis=1).min() > 0.999
     assert onnx.model_id == Embedder(_settings(tmp_path, "torch")).model_id  # shares caches
     assert onnx.max_tokens == 254
+    ops = _operators(onnx.onnx_file)  # each layer fused: the graph int8 is quantised from
+    assert ops["Attention"] == ops["BiasGelu"] == 6
+    assert ops["SkipLayerNormalization"] == 12 and ops["EmbedLayerNormalization"] == 1
+
+
+def test_int8_quantises_the_fused_graph(tmp_path: Path) -> None:
+    int8 = Embedder(_settings(tmp_path, "onnx-int8"))
+    ops = _operators(int8.onnx_file)
+    assert ops["QAttention"] == 6 and ops["MatMulInteger"] == 18  # 3 a layer
+    vectors = int8.embed(TEXTS)
+    fp32 = Embedder(_settings(tmp_path, "torch")).embed(TEXTS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    closeness = np.sum(vectors * fp32, axis=1)  # near, not equal: another model's vectors
+    assert closeness.min() > 0.85 and closeness.max() < 0.99999
+
+
+def _operators(graph_file: Path) -> Counter[str]:
+    import onnx
+
+    return Counter(node.op_type for node in onnx.load(str(graph_file)).graph.node)
 
 
 def test_int8_is_its_own_model_id(tmp_path: Path) -> None:
     int8 = Embedder(_settings(tmp_path, "onnx-int8"))
-    assert int8.model_id.endswith("-int8")
+    assert int8.model_id.endswith("-int8-fused")  # the fused graph quantised
+    assert int8.identity["embedding_model"] == int8.model_id
     assert int8.identity["embedding_precision"] == "int8"
 
 
@@ -91,6 +113,29 @@ def test_legacy_and_empty_collections() -> None:
         vectors_update("news", {"generation": "x"}, 5, writer)  # written by torch before
     fp32 = {**writer, "embedding_backend": "onnx", "embedding_precision": "fp32"}
     assert vectors_update("news", {}, 5, fp32) == {**fp32, "embedding_backend": "torch"}
+
+
+def test_int8_vectors_of_the_unfused_export_are_another_models(tmp_path: Path) -> None:
+    """Written before the export was fused: the same backend, but not the same vectors."""
+    writer = Embedder(_settings(tmp_path, "onnx-int8")).identity
+    before = {**writer, "embedding_model": writer["embedding_model"].removesuffix("-int8-fused")}
+    assert vectors_update("news", writer, 5, writer) is None
+    with pytest.raises(VectorMismatchError, match="re-embed the articles into another"):
+        vectors_update("news", before, 5, writer)
+
+
+def test_a_reader_refuses_vectors_its_settings_do_not_make(tmp_path: Path) -> None:
+    """Questions embedded by torch against chunks embedded in int8 would search another
+    space: the engine says so when it first searches, naming the setting that fits."""
+    from assistant.config import Settings
+    from assistant.engine import Engine
+
+    _write(ChunkStore(_settings(tmp_path, "onnx-int8")), "a1")
+    ChunkStore(_settings(tmp_path, "onnx-int8")).check_vectors()  # its own: fine
+    ChunkStore(_settings(tmp_path / "empty", "torch")).check_vectors()  # empty: any
+    torch = Settings(storage_dir=tmp_path, embedding_backend="torch", keyword_sync_seconds=0)
+    with pytest.raises(VectorMismatchError, match="set embedding_backend=onnx-int8"):
+        Engine(torch).search("talks with Moscow")
 
 
 def test_auto_picks_the_cpu_here() -> None:

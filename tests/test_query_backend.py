@@ -93,7 +93,7 @@ def test_a_broken_export_falls_back_to_torch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = bundled_model_path()
-    broken = tmp_path / "news-assistant" / "onnx" / model_weights_id(path) / "model.onnx"
+    broken = tmp_path / "news-assistant" / "onnx" / model_weights_id(path) / "model-fused.onnx"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"not an onnx graph")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
