@@ -12,6 +12,11 @@ with one thread (the query setting), 3 rounds alternating; p50 and p90. And the 
 itself (query_backend): torch against onnx fp32 on 150 dev questions, one thread, alternating,
 with the cosine distance between their vectors (`--questions-only` runs just this, in a minute).
 
+--bulk-only: bulk speed alone, every variant in one process, taking turns on the same chunks for
+--rounds rounds (the order reversed each round), each round's speed over torch fp32's:
+
+    python bench/embedding.py --bulk-only --chunks 128 --out bench/results/embedding-bulk.json
+
 --quality VARIANT: `eval retrieval`'s own run (evaluation.retrieval.run_retrieval_eval, no
 llama-index baseline) on the MultiHop-RAG dev queries twice, in fresh storage folders: torch fp32
 with the shipped vectors (today's index), and the corpus re-embedded by VARIANT (questions too),
@@ -134,6 +139,38 @@ def _paired_worker(texts_file: Path, rounds: int = 3, questions: int = 100) -> d
             "queries": len(ms),
         }
     return out
+
+
+def _bulk_alternating(texts: list[str], threads: int, rounds: int) -> dict[str, Any]:
+    """Every variant in this one process, embedding the same chunks in turn, the order reversed
+    each round, so that the shared machine's load falls on all alike; each round's speed over
+    torch fp32's in that round, and the median of those ratios."""
+    embedders = {name: _embedder(name, threads) for name in VARIANTS}
+    vectors, rates = {}, {name: [] for name in VARIANTS}
+    for name, embedder in embedders.items():  # loads models and sessions, outside the clock
+        with embedder.bulk_threads():
+            vectors[name] = embedder.embed(texts)
+    for round_ in range(rounds):
+        for name in list(VARIANTS)[:: 1 if round_ % 2 == 0 else -1]:
+            with embedders[name].bulk_threads():
+                started = time.perf_counter()
+                embedders[name].embed(texts)
+                rates[name].append(len(texts) / (time.perf_counter() - started))
+    rows = []
+    for name in VARIANTS:
+        ratios = [rate / base for rate, base in zip(rates[name], rates["torch"], strict=True)]
+        distance = 1.0 - np.sum(vectors[name] * vectors["torch"], axis=1)
+        rows.append(
+            {
+                "variant": name,
+                "chunks_per_s": round(statistics.median(rates[name]), 1),
+                "vs_torch": round(statistics.median(ratios), 2),
+                "vs_torch_range": [round(min(ratios), 2), round(max(ratios), 2)],
+                "cosine_distance_mean": float(f"{distance.mean():.2e}"),
+                "cosine_distance_max": float(f"{distance.max():.2e}"),
+            }
+        )
+    return {"chunks": len(texts), "threads": threads, "rounds": rounds, "rows": rows}
 
 
 def _question_backends(rounds: int = 3, questions: int = 150) -> dict[str, Any]:
@@ -278,6 +315,19 @@ def _report(result: dict[str, Any]) -> None:
                 print(f"  {key}: {json.dumps(row)}")
     if questions := result.get("questions"):
         print(f"questions, query_backend torch against onnx: {json.dumps(questions)}")
+    if bulk := result.get("bulk"):
+        print(
+            f"{bulk['chunks']} chunks, {bulk['threads']} threads, every variant in one process, "
+            f"alternating, {bulk['rounds']} rounds (medians; vs torch: per round)"
+        )
+        print(f"{'variant':<11} {'chunks/s':>9} {'vs torch':>9} {'range':>11}  cos dist mean / max")
+        for row in bulk["rows"]:
+            low, high = row["vs_torch_range"]
+            print(
+                f"{row['variant']:<11} {row['chunks_per_s']:>9} {row['vs_torch']:>8.2f}x "
+                f"{low:>5.2f}-{high:<5.2f} {row['cosine_distance_mean']:>9.1e} / "
+                f"{row['cosine_distance_max']:.1e}"
+            )
     if quality := result.get("quality"):
         for name, row in quality.items():
             if isinstance(row, dict):
@@ -302,6 +352,12 @@ def main() -> None:
     parser.add_argument(
         "--quality-only", action="store_true", help="Only --quality's retrieval runs."
     )
+    parser.add_argument(
+        "--bulk-only",
+        action="store_true",
+        help="Only bulk speed: every variant in one process, alternating (--chunks 128 is enough).",
+    )
+    parser.add_argument("--rounds", type=int, default=9, help="Rounds of --bulk-only.")
     parser.add_argument("--worker", choices=[*VARIANTS, "paired"], help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
@@ -314,7 +370,8 @@ def main() -> None:
         print(json.dumps(_worker(args.worker, args.texts, args.vectors, args.threads)))
         return
 
-    from index.embedding import bundled_model_path, model_weights_id, onnx_model_file
+    from index.embedding import bundled_model_path, model_weights_id
+    from index.onnx_export import onnx_model_file
 
     path = bundled_model_path()
     for precision in ("fp32", "int8"):  # exported once, outside the timed runs
@@ -330,6 +387,9 @@ def main() -> None:
         _write(result, args.out)
         return
     texts = _chunk_texts(args.chunks)
+    if args.bulk_only:
+        _write({"bulk": _bulk_alternating(texts, args.threads, args.rounds)}, args.out)
+        return
     result: dict[str, Any] = {"chunks": len(texts), "threads": args.threads, "device": "cpu"}
     result["rows"] = _speed(texts, args.threads)
     with tempfile.TemporaryDirectory() as tmp:
