@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ def onnx_model_file(model_path: str, model_id: str, precision: str) -> Path:
     return int8
 
 
-def _made_whole(target: Path, make: Any) -> None:
+def _made_whole(target: Path, make: Callable[[Path], None]) -> None:
     """`make` writes into a file of this process's own, renamed into place when done: a
     reader never sees half a graph, and two processes exporting at once both succeed."""
     target.parent.mkdir(parents=True, exist_ok=True)
