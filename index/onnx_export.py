@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +55,29 @@ def _made_whole(target: Path, make: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.part")
     try:
-        make(partial)
+        with _quiet():
+            make(partial)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The tracer's warnings and the quantiser's advice (logged on the root logger) are not
+    the user's to read: logs stay quiet by default, and a failure still raises."""
+    root = logging.getLogger()
+    root.addFilter(_errors_only)  # records logged on the root logger itself, not propagated ones
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(_errors_only)
+
+
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
 
 
 def _quantise(source: Path, target: Path) -> None:

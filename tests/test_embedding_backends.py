@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -58,9 +59,17 @@ def test_onnx_vectors_agree_with_torch(tmp_path: Path) -> None:
     assert ops["SkipLayerNormalization"] == 12 and ops["EmbedLayerNormalization"] == 1
 
 
-def test_int8_quantises_the_fused_graph(tmp_path: Path) -> None:
+def test_int8_quantises_the_fused_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Exported afresh into an empty cache, quietly (no tracer warnings, no quantiser advice)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     int8 = Embedder(_settings(tmp_path, "onnx-int8"))
-    ops = _operators(int8.onnx_file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escapes the export fails the test
+        ops = _operators(int8.onnx_file)
+    assert int8.onnx_file.is_relative_to(tmp_path / "cache")
+    assert "WARNING" not in capfd.readouterr().err
     assert ops["QAttention"] == 6 and ops["MatMulInteger"] == 18  # 3 a layer
     vectors = int8.embed(TEXTS)
     fp32 = Embedder(_settings(tmp_path, "torch")).embed(TEXTS)
