@@ -263,8 +263,10 @@ class ChunkStore:
         name, writer = self.settings.collection, identity_of(self.settings)
 
         def check() -> None:
-            count = self.collection.count()  # (made here if the store is new)
-            vectors_update(name, self._client.get_collection(name).metadata, count, writer)
+            # One id, not count(): counting a 1M-chunk collection takes seconds the first time.
+            held = self.collection.get(limit=1, include=[])["ids"]  # (made here if new)
+            metadata = self._client.get_collection(name).metadata
+            vectors_update(name, metadata, len(held), writer)  # 0: empty, takes any
 
         self._call(check)
 
