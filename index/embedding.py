@@ -448,11 +448,22 @@ def recorded_identity(metadata: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (metadata or {}).items() if k.startswith("embedding_")}
 
 
+def check_collection(
+    client: Any, collection: Any, settings: IndexSettings
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """A Chroma collection's metadata, and what a write with `settings` would record on it
+    (vectors_update); raises VectorMismatchError where it holds vectors these settings do not
+    make, for a search as for a write. Whether it holds any: one id read, not count(), which
+    takes seconds the first time at 1M chunks."""
+    metadata = dict(client.get_collection(collection.name).metadata or {})
+    holds = len(collection.get(limit=1, include=[])["ids"])
+    return metadata, vectors_update(collection.name, metadata, holds, identity_of(settings))
+
+
 def claim_collection(client: Any, collection: Any, settings: IndexSettings) -> None:
     """Record on a Chroma collection which backend, precision and model make its vectors,
     before a write; raises VectorMismatchError where it holds vectors made otherwise."""
-    metadata = dict(client.get_collection(collection.name).metadata or {})
-    update = vectors_update(collection.name, metadata, collection.count(), identity_of(settings))
+    metadata, update = check_collection(client, collection, settings)
     if update is not None:
         kept = {k: v for k, v in metadata.items() if not k.startswith("hnsw:")}
         collection.modify(metadata={**kept, **update})

@@ -30,7 +30,7 @@ from index.chroma_client import (
     read_timeout,
 )
 from index.config import IndexSettings
-from index.embedding import claim_collection, identity_of, recorded_identity, vectors_update
+from index.embedding import check_collection, claim_collection, recorded_identity
 from index.errors import StoreUnavailableError
 from index.keyword import ChunkRecord, KeywordIndex, fingerprint
 
@@ -260,15 +260,7 @@ class ChunkStore:
     def check_vectors(self) -> None:
         """Refuse to search a collection whose vectors these settings do not make (questions
         would be embedded into another space): VectorMismatchError, naming both."""
-        name, writer = self.settings.collection, identity_of(self.settings)
-
-        def check() -> None:
-            # One id, not count(): counting a 1M-chunk collection takes seconds the first time.
-            held = self.collection.get(limit=1, include=[])["ids"]  # (made here if new)
-            metadata = self._client.get_collection(name).metadata
-            vectors_update(name, metadata, len(held), writer)  # 0: empty, takes any
-
-        self._call(check)
+        self._call(lambda: check_collection(self._client, self.collection, self.settings))
 
     def generation(self) -> str | None:
         """The collection's current generation: a cheap question, unlike a fingerprint."""
