@@ -147,6 +147,23 @@ def test_a_reader_refuses_vectors_its_settings_do_not_make(tmp_path: Path) -> No
         Engine(torch).search("talks with Moscow")
 
 
+def test_over_int8_chunks_sentences_are_still_embedded_in_fp32(tmp_path: Path) -> None:
+    """The question meets the chunks in their int8 space, and the sentences of the passages
+    (quotes, citations) in fp32's: those are compared only with each other."""
+    from assistant.config import Settings
+    from assistant.engine import Engine
+
+    settings = Settings(storage_dir=tmp_path, embedding_backend="onnx-int8", keyword_sync_seconds=0)
+    engine = Engine(settings)
+    exact = Embedder(_settings(tmp_path, "torch")).embed(TEXTS)
+    sentences = engine.sentence_vectors.embed(TEXTS)
+    assert np.sum(sentences * exact, axis=1).min() > 0.99999
+    chunks = engine.embedder.embed(TEXTS)
+    assert np.sum(chunks * exact, axis=1).max() < 0.99999  # the chunks' own space, still
+    torch = Engine(Settings(storage_dir=tmp_path / "fp32", embedding_backend="torch"))
+    assert torch.sentence_vectors.embedder is torch.embedder  # one model where they agree
+
+
 def test_auto_picks_the_cpu_here() -> None:
     import torch
 
